@@ -1,0 +1,16 @@
+#pragma once
+
+#include "exporter/collector.h"
+#include "procfs/listeners.h"
+
+namespace tcpq {
+
+// Every LISTEN socket of the calling thread's namespace, IPv4 and IPv6,
+// grouped by address and port. A LISTEN-only dump skips the established
+// hash, so its cost follows the number of listeners, not of connections.
+absl::StatusOr<procfs::Listeners> DumpListeners();
+
+// Labels of one listener series.
+Labels ListenerLabels(const std::string& netns, const procfs::ListenerKey& key);
+
+}  // namespace tcpq

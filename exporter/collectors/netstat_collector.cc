@@ -1,0 +1,139 @@
+// netstat: TcpExt counters of /proc/net/netstat, per network namespace.
+
+#include <optional>
+#include <regex>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/flags/flag.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "exporter/collectors/collectors.h"
+#include "procfs/metric_name.h"
+#include "procfs/proc_file.h"
+#include "procfs/snmp_parser.h"
+
+ABSL_FLAG(bool, collector_netstat, true,
+          "Enable the netstat collector: TcpExt counters of /proc/net/netstat "
+          "(ListenOverflows, ListenDrops, SYN cookies, retransmits, ...) per "
+          "namespace.");
+ABSL_FLAG(std::string, collector_netstat_fields, "",
+          "Regex (full match) of further TcpExt field names to export, e.g. "
+          "'TCPFastOpen.*'. Names follow the README's rule.");
+
+namespace tcpq {
+namespace {
+
+// The curated set, with what each means for an SRE.
+const absl::flat_hash_map<std::string, std::string>& CuratedFields() {
+  static const auto* fields = new absl::flat_hash_map<std::string, std::string>{
+      {"ListenOverflows",
+       "Times a listener's accept queue was full when a handshake completed "
+       "(connection dropped or reset)."},
+      {"ListenDrops",
+       "SYNs or ACKs dropped by a listener for any reason, overflows "
+       "included."},
+      {"TCPReqQFullDrop",
+       "SYNs dropped because the SYN queue was full and SYN cookies were off."},
+      {"TCPReqQFullDoCookies",
+       "SYN cookies sent because the SYN queue was full."},
+      {"SyncookiesSent", "SYN cookies sent."},
+      {"SyncookiesRecv",
+       "Valid SYN cookies received (connections completed from a cookie)."},
+      {"SyncookiesFailed", "Invalid SYN cookies received."},
+      {"TCPSynRetrans", "SYN and SYN-ACK retransmits."},
+      {"TCPTimeouts", "Retransmission timeouts."},
+      {"TCPLostRetransmit", "Retransmitted segments that were lost again."},
+      {"TCPFastRetrans", "Fast retransmits."},
+      {"TCPSlowStartRetrans", "Retransmits in slow start."},
+      {"TCPSpuriousRTOs", "Retransmission timeouts found spurious by F-RTO."},
+      {"TCPRetransFail",
+       "Retransmits that failed to be sent (e.g. no memory)."},
+      {"TCPAbortOnData", "Connections reset because data arrived after close."},
+      {"TCPAbortOnClose",
+       "Connections reset because the application closed with unread data."},
+      {"TCPAbortOnMemory",
+       "Connections reset for lack of memory or too many orphans."},
+      {"TCPAbortOnTimeout",
+       "Connections aborted after too many retransmits or keepalive probes."},
+      {"TCPAbortOnLinger",
+       "Connections reset on close because of SO_LINGER 0 timeouts."},
+      {"TCPAbortFailed", "Resets that could not be sent."},
+      {"TCPBacklogDrop",
+       "Segments dropped because the socket backlog (owned by user) was full."},
+      {"TCPRcvQDrop",
+       "Segments dropped because the receive queue was full (memory)."},
+      {"TCPDSACKRecv",
+       "DSACKs received (a peer saw a duplicate: likely spurious retransmit)."},
+      {"TCPDSACKOldSent", "DSACKs sent for old (already received) data."},
+      {"TCPDSACKOfoSent", "DSACKs sent for out-of-order data."},
+      {"TCPDSACKOfoRecv", "DSACKs received for out-of-order data."},
+      {"TCPOFOQueue", "Segments queued out of order."},
+      {"TCPOFODrop", "Out-of-order segments dropped (receive buffer full)."},
+  };
+  return *fields;
+}
+
+class NetstatCollector : public Collector {
+ public:
+  explicit NetstatCollector(std::optional<std::regex> extra)
+      : extra_(std::move(extra)) {}
+
+  absl::Status Collect(const ScrapeContext& context, MetricSet& out) override {
+    return ForEachNamespace(
+        context, [&](const procfs::Netns& ns) -> absl::Status {
+          absl::StatusOr<std::string> text =
+              procfs::ReadFile("/proc/thread-self/net/netstat");
+          if (!text.ok()) return text.status();
+          absl::StatusOr<std::vector<procfs::MibSection>> sections =
+              procfs::ParseMibText(*text);
+          if (!sections.ok()) {
+            return absl::DataLossError(absl::StrCat(
+                "/proc/net/netstat: ", sections.status().message()));
+          }
+          const procfs::MibSection* tcp_ext =
+              procfs::FindSection(*sections, "TcpExt");
+          if (tcp_ext == nullptr) return absl::OkStatus();  // absent, not zero
+          const std::string netns = NetnsLabel(ns);
+          for (const auto& [field, value] : tcp_ext->fields) {
+            std::string help;
+            if (auto it = CuratedFields().find(field);
+                it != CuratedFields().end()) {
+              help = absl::StrCat(it->second, " (TcpExt ", field, ")");
+            } else if (extra_ && std::regex_match(field, *extra_)) {
+              help = absl::StrCat("Kernel counter TcpExt ", field,
+                                  " of /proc/net/netstat.");
+            } else {
+              continue;
+            }
+            out.Counter(
+                absl::StrCat("tcpq_netstat_",
+                             procfs::MibFieldToSnakeCase(field), "_total"),
+                help, {{"netns", netns}}, value);
+          }
+          return absl::OkStatus();
+        });
+  }
+
+ private:
+  const std::optional<std::regex> extra_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Collector>> NewNetstatCollector() {
+  const std::string pattern = absl::GetFlag(FLAGS_collector_netstat_fields);
+  std::optional<std::regex> extra;
+  if (!pattern.empty()) {
+    try {
+      extra.emplace(pattern, std::regex::ECMAScript | std::regex::optimize);
+    } catch (const std::regex_error& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--collector.netstat.fields: invalid regex \"", pattern,
+                       "\": ", e.what()));
+    }
+  }
+  return std::make_unique<NetstatCollector>(std::move(extra));
+}
+
+}  // namespace tcpq

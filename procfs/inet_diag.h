@@ -1,0 +1,57 @@
+#pragma once
+
+// sock_diag (NETLINK_SOCK_DIAG / inet_diag) for TCP sockets: a pure request
+// builder and reply parser over bytes, plus the I/O that runs a dump in the
+// calling thread's network namespace.
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace tcpq::procfs {
+
+// One socket from an inet_diag dump, in the units the kernel reports.
+struct InetDiagSocket {
+  int family = 0;          // AF_INET or AF_INET6
+  uint8_t state = 0;       // kernel TCP state (TCP_LISTEN = 10, TCP_SYN_RECV = 3)
+  std::string local_addr;  // as `ss` prints it: inet_ntop, e.g. "0.0.0.0", "::",
+                           // "::ffff:127.0.0.1"
+  uint16_t local_port = 0;       // host byte order
+  uint32_t rqueue = 0;           // idiag_rqueue: accept queue length for LISTEN
+  uint32_t wqueue = 0;           // idiag_wqueue: accept queue limit for LISTEN
+  std::optional<uint32_t> drops; // SK_MEMINFO_DROPS when INET_DIAG_SKMEMINFO came
+  uint32_t inode = 0;
+
+  bool operator==(const InetDiagSocket&) const = default;
+};
+
+// Bit for `states` masks: 1 << TCP state number.
+constexpr uint32_t StateBit(int tcp_state) { return 1u << tcp_state; }
+inline constexpr int kTcpSynRecv = 3;
+inline constexpr int kTcpListen = 10;
+
+// Bytes of one SOCK_DIAG_BY_FAMILY dump request (nlmsghdr + inet_diag_req_v2)
+// for IPPROTO_TCP sockets of `family` in the states of `states`. With
+// `with_meminfo` it asks for INET_DIAG_SKMEMINFO (which carries the drops).
+std::vector<uint8_t> BuildInetDiagDumpRequest(int family, uint32_t states,
+                                              bool with_meminfo, uint32_t seq);
+
+// Parses the bytes of one recv() of a dump reply: appends every
+// SOCK_DIAG_BY_FAMILY message to `out`. Returns true when the buffer ended the
+// dump with NLMSG_DONE, false when more datagrams follow. A truncated or
+// malformed message, an NLMSG_ERROR or a DONE carrying an error is an error
+// status naming the problem; `out` keeps what was parsed before it.
+absl::StatusOr<bool> ParseInetDiagReply(std::span<const uint8_t> bytes,
+                                        std::vector<InetDiagSocket>& out);
+
+// Runs a complete dump over a fresh NETLINK_SOCK_DIAG socket, which belongs to
+// the network namespace of the calling thread.
+absl::StatusOr<std::vector<InetDiagSocket>> DumpTcpSockets(int family,
+                                                           uint32_t states,
+                                                           bool with_meminfo);
+
+}  // namespace tcpq::procfs

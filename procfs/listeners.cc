@@ -1,0 +1,35 @@
+#include "procfs/listeners.h"
+
+#include <sys/socket.h>
+
+namespace tcpq::procfs {
+
+Listeners GroupListeners(const std::vector<InetDiagSocket>& listen_sockets) {
+  Listeners listeners;
+  for (const InetDiagSocket& s : listen_sockets) {
+    ListenerTotals& totals = listeners[{s.local_addr, s.local_port}];
+    ++totals.sockets;
+    totals.accept_queue_length += s.rqueue;
+    totals.accept_queue_limit += s.wqueue;
+    if (s.drops) {
+      totals.drops += *s.drops;
+      totals.has_drops = true;
+    }
+  }
+  return listeners;
+}
+
+void CountSynQueue(const std::vector<InetDiagSocket>& syn_recv_sockets,
+                   Listeners& listeners) {
+  for (const InetDiagSocket& s : syn_recv_sockets) {
+    auto it = listeners.find({s.local_addr, s.local_port});
+    if (it == listeners.end()) {
+      // A dual-stack "::" listener receives IPv4 peers as v4-mapped IPv6.
+      const char* wildcard = s.family == AF_INET ? "0.0.0.0" : "::";
+      it = listeners.find({wildcard, s.local_port});
+    }
+    if (it != listeners.end()) ++it->second.syn_queue_length;
+  }
+}
+
+}  // namespace tcpq::procfs

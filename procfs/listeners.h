@@ -1,0 +1,44 @@
+#pragma once
+
+// Folds inet_diag sockets into one entry per listening address: SO_REUSEPORT
+// groups are several sockets on the same addr:port and count as one listener.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "procfs/inet_diag.h"
+
+namespace tcpq::procfs {
+
+struct ListenerKey {
+  std::string addr;
+  uint16_t port = 0;
+  auto operator<=>(const ListenerKey&) const = default;
+};
+
+struct ListenerTotals {
+  uint32_t sockets = 0;
+  uint64_t accept_queue_length = 0;  // sum of Recv-Q
+  uint64_t accept_queue_limit =
+      0;  // sum of Send-Q: each socket has its own queue
+  uint64_t drops = 0;
+  bool has_drops = false;  // the kernel sent SK_MEMINFO_DROPS
+  uint64_t syn_queue_length = 0;
+  auto operator<=>(const ListenerTotals&) const = default;
+};
+
+using Listeners = std::map<ListenerKey, ListenerTotals>;
+
+// Groups LISTEN sockets by address and port.
+Listeners GroupListeners(const std::vector<InetDiagSocket>& listen_sockets);
+
+// Counts each SYN_RECV request socket against the listener it belongs to: the
+// one on its exact local address, else the wildcard listener (0.0.0.0 or ::)
+// on its port. Request sockets with no listener are ignored.
+void CountSynQueue(const std::vector<InetDiagSocket>& syn_recv_sockets,
+                   Listeners& listeners);
+
+}  // namespace tcpq::procfs

@@ -1,0 +1,121 @@
+#include "procfs/netns.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "procfs/cgroup.h"
+#include "procfs/proc_file.h"
+
+namespace tcpq::procfs {
+namespace {
+
+struct DirCloser {
+  void operator()(DIR* dir) const { ::closedir(dir); }
+};
+using DirPtr = std::unique_ptr<DIR, DirCloser>;
+
+// Opens a namespace file and returns it with its inode, checked on the open
+// fd so that a PID reused between stat() and open() cannot mislabel it.
+bool OpenNetns(const std::string& path, UniqueFd& fd, uint64_t& inode) {
+  UniqueFd opened(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!opened.valid()) return false;
+  struct stat st;
+  if (::fstat(opened.get(), &st) != 0) return false;
+  fd = std::move(opened);
+  inode = st.st_ino;
+  return true;
+}
+
+// Inode of a namespace file without opening it (cheap dedup before open).
+bool StatInode(const std::string& path, uint64_t& inode) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return false;
+  inode = st.st_ino;
+  return true;
+}
+
+class Collection {
+ public:
+  // Adds the namespace at `path` unless its inode is known. Returns the one
+  // it added, or nullptr when it was known already or vanished.
+  Netns* AddNew(const std::string& path) {
+    uint64_t inode;
+    if (!StatInode(path, inode) || index_.contains(inode)) return nullptr;
+    Netns ns;
+    if (!OpenNetns(path, ns.fd, ns.identity.inode)) return nullptr;
+    // A PID reused between stat() and open() may name a known namespace.
+    if (index_.contains(ns.identity.inode)) return nullptr;
+    index_[ns.identity.inode] = result_.size();
+    result_.push_back(std::move(ns));
+    return &result_.back();
+  }
+  Netns* Find(uint64_t inode) {
+    auto it = index_.find(inode);
+    return it == index_.end() ? nullptr : &result_[it->second];
+  }
+  std::vector<Netns> Take() { return std::move(result_); }
+
+ private:
+  absl::flat_hash_map<uint64_t, size_t> index_;
+  std::vector<Netns> result_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::vector<Netns>> DiscoverNamespaces(
+    const DiscoveryOptions& options) {
+  Collection found;
+  // The exporter's own namespace, always first and always present.
+  if (found.AddNew("/proc/self/ns/net") == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot open /proc/self/ns/net: ", std::strerror(errno)));
+  }
+  if (options.all) {
+    DirPtr dir(::opendir(options.procfs.c_str()));
+    if (dir == nullptr) {
+      return absl::UnavailableError(absl::StrCat("cannot list ", options.procfs,
+                                                 ": ", std::strerror(errno)));
+    }
+    while (struct dirent* entry = ::readdir(dir.get())) {
+      int pid;
+      if (!absl::SimpleAtoi(entry->d_name, &pid)) continue;
+      const std::string base = absl::StrCat(options.procfs, "/", pid);
+      Netns* ns = found.AddNew(base + "/ns/net");
+      if (ns == nullptr) continue;
+      // /proc lists PIDs in ascending order, so this is the namespace's
+      // lowest PID: in a pod, the sandbox (pause) process.
+      if (absl::StatusOr<std::string> cgroup = ReadFile(base + "/cgroup");
+          cgroup.ok()) {
+        PodIdentity pod = ParsePodIdentity(*cgroup);
+        ns->identity.pod_uid = std::move(pod.pod_uid);
+        ns->identity.container_id = std::move(pod.container_id);
+      }
+    }
+  }
+  // Named namespaces: label the ones already found, add the process-less ones.
+  if (DirPtr dir(::opendir(options.run_netns.c_str())); dir != nullptr) {
+    while (struct dirent* entry = ::readdir(dir.get())) {
+      if (entry->d_name[0] == '.') continue;
+      const std::string path =
+          absl::StrCat(options.run_netns, "/", entry->d_name);
+      uint64_t inode;
+      if (!StatInode(path, inode)) continue;
+      if (options.all) found.AddNew(path);
+      Netns* ns = found.Find(inode);
+      if (ns != nullptr && ns->identity.name.empty())
+        ns->identity.name = entry->d_name;
+    }
+  }
+  return found.Take();
+}
+
+}  // namespace tcpq::procfs

@@ -1,0 +1,42 @@
+#pragma once
+
+// Discovery of network namespaces: every distinct namespace reachable through
+// <procfs>/<pid>/ns/net and <run_netns>/<name>, deduplicated by inode. Each
+// found namespace is held open by an fd for the duration of a scrape, so it
+// cannot disappear while it is being read.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "procfs/unique_fd.h"
+
+namespace tcpq::procfs {
+
+struct NetnsIdentity {
+  uint64_t inode = 0;        // what `ls -l /proc/<pid>/ns/net` shows
+  std::string name;          // the /run/netns entry naming it, or ""
+  std::string pod_uid;       // from the cgroup of its lowest PID, or ""
+  std::string container_id;  // likewise, usually the pod sandbox
+};
+
+struct Netns {
+  NetnsIdentity identity;
+  UniqueFd fd;  // open nsfs handle, usable with setns(2)
+};
+
+struct DiscoveryOptions {
+  std::string procfs = "/proc";          // where to list processes
+  std::string run_netns = "/run/netns";  // named namespaces (`ip netns`)
+  bool all = true;  // false: only the exporter's own namespace
+};
+
+// The exporter's own namespace first, then the others in PID order, then
+// named namespaces no process is in. A process or a name that vanishes while
+// we look is skipped silently: that is normal churn, not an error. Fails only
+// when the exporter's own namespace cannot be opened.
+absl::StatusOr<std::vector<Netns>> DiscoverNamespaces(
+    const DiscoveryOptions& options);
+
+}  // namespace tcpq::procfs

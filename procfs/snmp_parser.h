@@ -1,0 +1,34 @@
+#pragma once
+
+// Parser for the kernel's MIB text files, /proc/net/netstat and /proc/net/snmp.
+// Both list each section as two lines with the same prefix: field names, then
+// values ("TcpExt: SyncookiesSent ...\nTcpExt: 0 ...").
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace tcpq::procfs {
+
+struct MibSection {
+  std::string name;                                    // "TcpExt", "Tcp", ...
+  std::vector<std::pair<std::string, double>> fields;  // in kernel order
+
+  bool operator==(const MibSection&) const = default;
+};
+
+// Parses the whole file. Any malformed section (odd line count, mismatched
+// prefixes, name and value counts that differ, a value that is not an
+// integer) is an error naming the line; nothing partial is returned, so a
+// scrape never exports a half-parsed, misaligned set.
+absl::StatusOr<std::vector<MibSection>> ParseMibText(absl::string_view text);
+
+// The section called `name`, or nullptr.
+const MibSection* FindSection(const std::vector<MibSection>& sections,
+                              absl::string_view name);
+
+}  // namespace tcpq::procfs
