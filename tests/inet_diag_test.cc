@@ -32,8 +32,9 @@
 
 namespace tcpq::procfs {
 
-// Readable failure messages instead of gtest's byte dump (found by ADL).
-void PrintTo(const InetDiagSocket& s, std::ostream* os) {
+// Readable failure messages instead of gtest's byte dump. In tcpq::procfs so
+// ADL finds it; static so it cannot clash with another test file's PrintTo.
+static void PrintTo(const InetDiagSocket& s, std::ostream* os) {
   *os << absl::StrCat(
       "{family=", s.family, " state=", s.state, " ", s.local_addr, ":",
       s.local_port, " rqueue=", s.rqueue, " wqueue=", s.wqueue,
