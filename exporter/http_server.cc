@@ -1,13 +1,19 @@
 #include "exporter/http_server.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "build_info.h"
+#include "procfs/unique_fd.h"
 #include "prometheus/text_serializer.h"
 
 namespace tcpq {
@@ -37,6 +43,28 @@ std::string LandingPage(const std::string& telemetry_path) {
       "<li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n</body></html>\n");
 }
 
+// civetweb reports only "Failed to setup server ports"; binding the same
+// address ourselves recovers the reason (in use, not permitted, no such IP).
+std::string BindError(const std::string& civetweb_port) {
+  const size_t colon = civetweb_port.rfind(':');
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(std::atoi(
+      civetweb_port.c_str() + (colon == std::string::npos ? 0 : colon + 1))));
+  if (colon != std::string::npos &&
+      ::inet_pton(AF_INET, civetweb_port.substr(0, colon).c_str(),
+                  &addr.sin_addr) != 1) {
+    return "";
+  }
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return std::strerror(errno);
+  }
+  return "";
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
@@ -63,9 +91,12 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   mg_error_data error{&error_code, error_text, sizeof(error_text)};
   server->context_ = mg_start2(&init, &error);
   if (server->context_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", options.civetweb_port, ": ",
-        error_text[0] != '\0' ? error_text : "civetweb failed to start"));
+    const std::string reason = BindError(options.civetweb_port);
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.civetweb_port, ": ",
+                     !reason.empty()         ? reason
+                     : error_text[0] != '\0' ? error_text
+                                             : "civetweb failed"));
   }
   mg_set_request_handler(server->context_, "/", &HttpServer::HandleRequest,
                          server.get());

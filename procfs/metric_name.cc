@@ -19,8 +19,13 @@ std::string MibFieldToSnakeCase(absl::string_view field) {
     }
     if (absl::ascii_isupper(static_cast<unsigned char>(c)) && i > 0) {
       const char prev = field[i - 1];
+      // An acronym's plural "s" ("RTOs") belongs to the acronym.
+      const bool plural_s =
+          i + 1 < field.size() && field[i + 1] == 's' &&
+          (i + 2 == field.size() ||
+           absl::ascii_isupper(static_cast<unsigned char>(field[i + 2])));
       const bool next_lower =
-          i + 1 < field.size() &&
+          i + 1 < field.size() && !plural_s &&
           absl::ascii_islower(static_cast<unsigned char>(field[i + 1]));
       // A word starts at an upper-case letter after a lower-case letter or a
       // digit ("listenOverflows"), or at the last capital of an acronym that

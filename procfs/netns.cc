@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include <cerrno>
 #include <cstring>
@@ -23,11 +24,18 @@ struct DirCloser {
 };
 using DirPtr = std::unique_ptr<DIR, DirCloser>;
 
+constexpr long kNsfsMagic = 0x6e736673;  // NSFS_MAGIC of <linux/magic.h>
+
 // Opens a namespace file and returns it with its inode, checked on the open
-// fd so that a PID reused between stat() and open() cannot mislabel it.
+// fd so that a PID reused between stat() and open() cannot mislabel it. Only
+// nsfs files qualify: `ip netns add` creates /run/netns/<name> as a plain
+// file before it bind-mounts the namespace onto it.
 bool OpenNetns(const std::string& path, UniqueFd& fd, uint64_t& inode) {
   UniqueFd opened(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!opened.valid()) return false;
+  struct statfs fs;
+  if (::fstatfs(opened.get(), &fs) != 0 || fs.f_type != kNsfsMagic)
+    return false;
   struct stat st;
   if (::fstat(opened.get(), &st) != 0) return false;
   fd = std::move(opened);

@@ -1,0 +1,145 @@
+"""The exporter as an SRE meets it: endpoints, flags, exit codes, namespace
+discovery and churn, and an exposition that promtool accepts."""
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import unittest
+
+from tcpq_testlib import Exporter, Netns, main, one, require_root, select
+
+
+class EndpointsTest(unittest.TestCase):
+    def test_endpoints(self):
+        with Exporter() as exporter:
+            status, body = exporter.get("/")
+            self.assertEqual(status, 200)
+            self.assertIn("tcpq_exporter", body)
+            self.assertIn('href="/metrics"', body)
+            self.assertEqual(exporter.get("/-/healthy"), (200, "Healthy\n"))
+            self.assertEqual(exporter.get("/-/ready"), (200, "Ready\n"))
+            self.assertEqual(exporter.get("/nope")[0], 404)
+            samples = exporter.scrape()
+            build = select(samples, "tcpq_exporter_build_info")
+            self.assertEqual(len(build), 1)
+            self.assertEqual(build[0][0]["version"], "0.1.0")
+            for collector in ("netstat", "snmp", "sockdiag", "sysctl"):
+                self.assertEqual(one(samples, "tcpq_collector_success", collector=collector),
+                                 1, collector)
+                self.assertGreaterEqual(
+                    one(samples, "tcpq_collector_duration_seconds", collector=collector), 0)
+
+    def test_custom_telemetry_path_and_disabled_collector(self):
+        with Exporter("--web.telemetry-path=/m", "--no-collector.sysctl") as exporter:
+            self.assertEqual(exporter.get("/metrics")[0], 404)
+            status, body = exporter.get("/m")
+            self.assertEqual(status, 200)
+            self.assertNotIn("tcpq_sysctl_", body)
+            self.assertIn("tcpq_netstat_listen_overflows_total", body)
+
+    def test_promtool_check_metrics_is_clean(self):
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            self.skipTest("promtool not installed (package prometheus)")
+        with Exporter("--collector.synqueue") as exporter:
+            text = exporter.scrape_text()
+        result = subprocess.run([promtool, "check", "metrics"], input=text,
+                                capture_output=True, text=True)
+        self.assertEqual((result.returncode, result.stdout + result.stderr), (0, ""))
+
+
+class CommandLineTest(unittest.TestCase):
+    def binary(self):
+        binary = os.environ.get("TCPQ_EXPORTER")
+        if not binary:
+            self.skipTest("TCPQ_EXPORTER is not set (run through ctest)")
+        return binary
+
+    def run_exporter(self, *flags):
+        return subprocess.run([self.binary(), *flags], capture_output=True, text=True,
+                              timeout=20)
+
+    def test_bad_flags_exit_2_with_one_line(self):
+        for flags, needle in ((["--netns=pods"], "--netns"),
+                              (["--no-such-flag"], "unknown flag --no-such-flag"),
+                              (["--web.listen-address=nowhere"], "--web.listen-address"),
+                              (["--collector.netstat.fields=TCP("], "--collector.netstat.fields")):
+            result = self.run_exporter(*flags)
+            self.assertEqual(result.returncode, 2, flags)
+            lines = result.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, result.stderr)
+            self.assertIn("level=error", lines[0])
+            self.assertIn(needle, lines[0])
+
+    def test_address_in_use_exits_2(self):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            port = taken.getsockname()[1]
+            result = self.run_exporter(f"--web.listen-address=127.0.0.1:{port}")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("Address already in use", result.stderr)
+
+    def test_help_and_version(self):
+        result = self.run_exporter("--help")
+        self.assertEqual(result.returncode, 0)
+        for flag in ("--web.listen-address", "--web.telemetry-path", "--netns",
+                     "--path.procfs", "--collector.sockdiag", "--no-collector.bpf"
+                     if "bpf" in result.stdout else "--no-collector.netstat"):
+            self.assertIn(flag, result.stdout)
+        result = self.run_exporter("--version")
+        self.assertEqual(result.returncode, 0)
+        self.assertRegex(result.stdout, r"^tcpq_exporter version 0\.1\.0 revision \S+\n$")
+
+
+class NamespaceTest(unittest.TestCase):
+    def setUp(self):
+        require_root(self)
+
+    def test_named_namespace_is_found_and_named(self):
+        with Netns("named") as ns, Exporter() as exporter:
+            samples = exporter.scrape()
+            info = select(samples, "tcpq_netns_info", netns=ns.inode)
+            self.assertEqual(len(info), 1)
+            self.assertEqual(info[0][0]["name"], ns.name)
+            self.assertEqual(info[0][0]["pod_uid"], "")
+            self.assertGreaterEqual(one(samples, "tcpq_netns_scanned"), 2)
+            self.assertEqual(len(select(samples, "tcpq_sysctl_net_core_somaxconn",
+                                        netns=ns.inode)), 1)
+
+    def test_host_mode_reads_only_the_exporters_namespace(self):
+        own = str(os.stat("/proc/self/ns/net").st_ino)
+        with Netns("hidden") as ns, Exporter("--netns=host") as exporter:
+            samples = exporter.scrape()
+            self.assertEqual(one(samples, "tcpq_netns_scanned"), 1)
+            self.assertEqual([l["netns"] for l, _ in select(samples, "tcpq_netns_info")], [own])
+            self.assertEqual(select(samples, "tcpq_sysctl_net_core_somaxconn", netns=ns.inode), [])
+
+    def test_namespaces_vanishing_during_scrapes_are_skipped_cleanly(self):
+        stop = threading.Event()
+
+        def churn():
+            i = 0
+            while not stop.is_set():
+                name = f"tcpq-it-churn-{os.getpid()}-{i % 4}"
+                subprocess.run(["ip", "netns", "add", name], capture_output=True)
+                subprocess.run(["ip", "netns", "del", name], capture_output=True)
+                i += 1
+
+        with Exporter() as exporter:
+            worker = threading.Thread(target=churn)
+            worker.start()
+            try:
+                for _ in range(40):
+                    samples = exporter.scrape()
+                    for collector in ("netstat", "snmp", "sockdiag", "sysctl"):
+                        self.assertEqual(
+                            one(samples, "tcpq_collector_success", collector=collector), 1)
+            finally:
+                stop.set()
+                worker.join()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Listener metrics (sockdiag) and kernel counters (netstat, snmp, sysctl)
+against the real kernel, each case in fresh network namespaces so that the
+values are exactly what that namespace did."""
+import subprocess
+import time
+import unittest
+
+from tcpq_testlib import Exporter, Netns, free_port, main, one, require_root, select
+
+
+def wait_stable(read, attempts=50):
+    """Reads twice until two reads agree: counters that settled."""
+    previous = read()
+    for _ in range(attempts):
+        time.sleep(0.1)
+        current = read()
+        if current == previous:
+            return current
+        previous = current
+    raise AssertionError(f"values never settled: {previous}")
+
+
+class ListenerTest(unittest.TestCase):
+    def setUp(self):
+        require_root(self)
+
+    def test_overflow_matches_kernel_counters_under_its_own_netns(self):
+        port = free_port()
+        with Netns("ovf") as ns, Exporter() as exporter:
+            ns.workload("overflow", "--port", port, "--backlog", 2, "--connects", 20)
+
+            def kernel_view():
+                return (ns.ss_listener(port), ns.netstat("ListenOverflows"),
+                        ns.netstat("ListenDrops"))
+
+            # The kernel's view before and after the scrape must agree, so
+            # the scrape saw exactly that moment.
+            for _ in range(20):
+                before = wait_stable(kernel_view)
+                samples = exporter.scrape()
+                if kernel_view() == before:
+                    break
+            else:
+                self.fail("kernel counters kept moving during every scrape")
+            (recv_q, send_q, drops), overflows, listen_drops = before
+            labels = {"netns": ns.inode, "addr": "127.0.0.1", "port": str(port)}
+            self.assertEqual(one(samples, "tcpq_listener_accept_queue_limit", **labels), 2)
+            self.assertEqual(one(samples, "tcpq_listener_accept_queue_length", **labels), 3)
+            self.assertEqual((recv_q, send_q), (3, 2))
+            self.assertEqual(one(samples, "tcpq_listener_sockets", **labels), 1)
+            self.assertGreater(drops, 0)
+            self.assertEqual(one(samples, "tcpq_listener_drops_total", **labels), drops)
+            self.assertGreater(overflows, 0)
+            self.assertEqual(one(samples, "tcpq_netstat_listen_overflows_total",
+                                 netns=ns.inode), overflows)
+            self.assertEqual(one(samples, "tcpq_netstat_listen_drops_total",
+                                 netns=ns.inode), listen_drops)
+            # The listener exists only in its own namespace's series.
+            others = [l for l, _ in select(samples, "tcpq_listener_accept_queue_length",
+                                           port=str(port)) if l["netns"] != ns.inode]
+            self.assertEqual(others, [])
+            # A fresh namespace: its counters are this test's and nothing else.
+            self.assertEqual(one(samples, "tcpq_snmp_passive_opens_total", netns=ns.inode), 3)
+
+    def test_same_port_in_two_namespaces_gives_two_series(self):
+        port = free_port()
+        with Netns("a") as a, Netns("b") as b, Exporter() as exporter:
+            a.workload("listen", "--port", port, "--backlog", 3)
+            b.workload("listen", "--port", port, "--backlog", 5)
+            samples = exporter.scrape()
+            series = {l["netns"]: v for l, v in select(
+                samples, "tcpq_listener_accept_queue_limit", port=str(port))}
+            self.assertEqual(series, {a.inode: 3, b.inode: 5})
+
+    def test_reuseport_group_is_one_series(self):
+        port = free_port()
+        with Netns("rp") as ns, Exporter() as exporter:
+            ns.workload("listen", "--port", port, "--backlog", 4, "--sockets", 2)
+            samples = exporter.scrape()
+            labels = {"netns": ns.inode, "port": str(port)}
+            self.assertEqual(len(select(samples, "tcpq_listener_sockets", **labels)), 1)
+            self.assertEqual(one(samples, "tcpq_listener_sockets", **labels), 2)
+            self.assertEqual(one(samples, "tcpq_listener_accept_queue_limit", **labels), 8)
+
+    def test_ipv6_listeners_print_addresses_like_ss(self):
+        port = free_port()
+        with Netns("v6") as ns, Exporter() as exporter:
+            ns.workload("listen", "--addr", "::1", "--port", port, "--backlog", 6)
+            ns.workload("listen", "--addr", "::", "--port", port + 1, "--backlog", 7)
+            samples = exporter.scrape()
+            self.assertEqual(one(samples, "tcpq_listener_accept_queue_limit",
+                                 netns=ns.inode, addr="::1", port=str(port)), 6)
+            self.assertEqual(one(samples, "tcpq_listener_accept_queue_limit",
+                                 netns=ns.inode, addr="::", port=str(port + 1)), 7)
+
+    def test_sysctls_are_per_namespace(self):
+        with Netns("sys") as ns, Exporter() as exporter:
+            ns.run("sysctl", "-qw", "net.core.somaxconn=77", "net.ipv4.tcp_synack_retries=3")
+            samples = exporter.scrape()
+            self.assertEqual(one(samples, "tcpq_sysctl_net_core_somaxconn", netns=ns.inode), 77)
+            self.assertEqual(one(samples, "tcpq_sysctl_net_ipv4_tcp_synack_retries",
+                                 netns=ns.inode), 3)
+            for name in ("tcp_max_syn_backlog", "tcp_syncookies", "tcp_abort_on_overflow",
+                         "tcp_syn_retries"):
+                want = float(ns.run("sysctl", "-n", f"net.ipv4.{name}"))
+                self.assertEqual(one(samples, f"tcpq_sysctl_net_ipv4_{name}",
+                                     netns=ns.inode), want, name)
+
+    def test_synqueue_counts_half_open_connections(self):
+        port = free_port()
+        with Netns("syn") as ns, Exporter("--collector.synqueue") as exporter:
+            # Drop every SYN-ACK leaving the server: the clients never answer,
+            # so each connection stays half-open (SYN_RECV) on the listener.
+            ns.run("nft", "add table inet tcpq; add chain inet tcpq out "
+                   "{ type filter hook output priority 0; }; add rule inet tcpq out "
+                   f"tcp sport {port} tcp flags & (syn | ack) == syn | ack drop")
+            ns.workload("halfopen", "--port", port, "--backlog", 64, "--connects", 5)
+            ss_count = len(ns.run("ss", "-tnH", "state", "syn-recv").splitlines())
+            samples = exporter.scrape()
+            self.assertEqual(ss_count, 5)
+            self.assertEqual(one(samples, "tcpq_listener_syn_queue_length", netns=ns.inode,
+                                 addr="127.0.0.1", port=str(port)), 5)
+            self.assertEqual(one(samples, "tcpq_collector_success", collector="synqueue"), 1)
+
+    def test_synqueue_is_off_by_default(self):
+        with Exporter() as exporter:
+            samples = exporter.scrape()
+            self.assertEqual(select(samples, "tcpq_listener_syn_queue_length"), [])
+            self.assertEqual(select(samples, "tcpq_collector_success", collector="synqueue"), [])
+
+
+if __name__ == "__main__":
+    main()

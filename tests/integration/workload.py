@@ -1,0 +1,62 @@
+"""Socket workloads for the integration tests, run inside a test namespace.
+
+Usage: ip netns exec NS python3 workload.py MODE [options]
+Prints one JSON line when the sockets are in place, then holds them until its
+standard input closes, so the test decides when they go away.
+"""
+import argparse
+import json
+import socket
+import sys
+import time
+
+
+def listen(family, addr, port, backlog, reuseport=False):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuseport:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind((addr, port))
+    s.listen(backlog)
+    return s
+
+
+def connect_nonblocking(family, addr, port, count):
+    clients = []
+    for _ in range(count):
+        c = socket.socket(family, socket.SOCK_STREAM)
+        c.setblocking(False)
+        c.connect_ex((addr, port))
+        clients.append(c)
+    return clients
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["listen", "overflow", "halfopen"])
+    parser.add_argument("--addr", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--backlog", type=int, default=128)
+    parser.add_argument("--sockets", type=int, default=1, help="SO_REUSEPORT group size")
+    parser.add_argument("--connects", type=int, default=0)
+    args = parser.parse_args()
+    family = socket.AF_INET6 if ":" in args.addr else socket.AF_INET
+    held = [listen(family, args.addr, args.port, args.backlog, args.sockets > 1)
+            for _ in range(args.sockets)]
+    if args.mode in ("overflow", "halfopen"):
+        clients = connect_nonblocking(family, args.addr, args.port, args.connects)
+        time.sleep(0.5)
+        if args.mode == "overflow":
+            # Closing the clients stops their SYN retries, so the listener's
+            # counters settle and can be compared exactly.
+            for c in clients:
+                c.close()
+            time.sleep(0.5)
+        else:
+            held.extend(clients)
+    print(json.dumps({"ready": True}), flush=True)
+    sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
