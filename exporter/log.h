@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+
 namespace tcpq::log {
 
 enum class Level { kDebug, kInfo, kWarn, kError };

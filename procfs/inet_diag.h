@@ -16,14 +16,16 @@ namespace tcpq::procfs {
 
 // One socket from an inet_diag dump, in the units the kernel reports.
 struct InetDiagSocket {
-  int family = 0;          // AF_INET or AF_INET6
-  uint8_t state = 0;       // kernel TCP state (TCP_LISTEN = 10, TCP_SYN_RECV = 3)
-  std::string local_addr;  // as `ss` prints it: inet_ntop, e.g. "0.0.0.0", "::",
-                           // "::ffff:127.0.0.1"
-  uint16_t local_port = 0;       // host byte order
-  uint32_t rqueue = 0;           // idiag_rqueue: accept queue length for LISTEN
-  uint32_t wqueue = 0;           // idiag_wqueue: accept queue limit for LISTEN
-  std::optional<uint32_t> drops; // SK_MEMINFO_DROPS when INET_DIAG_SKMEMINFO came
+  int family = 0;     // AF_INET or AF_INET6
+  uint8_t state = 0;  // kernel TCP state (TCP_LISTEN = 10, TCP_SYN_RECV = 3)
+  std::string
+      local_addr;  // as `ss` prints it: inet_ntop, e.g. "0.0.0.0", "::",
+                   // "::ffff:127.0.0.1"
+  uint16_t local_port = 0;  // host byte order
+  uint32_t rqueue = 0;      // idiag_rqueue: accept queue length for LISTEN
+  uint32_t wqueue = 0;      // idiag_wqueue: accept queue limit for LISTEN
+  std::optional<uint32_t>
+      drops;  // SK_MEMINFO_DROPS when INET_DIAG_SKMEMINFO came
   uint32_t inode = 0;
 
   bool operator==(const InetDiagSocket&) const = default;

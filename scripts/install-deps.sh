@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package tcpq_exporter needs to build, run and test.
+# Idempotent; needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  # build
+  cmake g++ make pkg-config clang llvm clang-format libclang-rt-14-dev
+  libbpf-dev bpftool libelf-dev zlib1g-dev
+  prometheus-cpp-dev libcivetweb-dev libabsl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # tests: real kernel tools and real Prometheus tooling
+  python3 iproute2 nftables curl prometheus prometheus-alertmanager nodejs npm
+)
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+"${sudo_cmd[@]}" apt-get update -qq
+# The Debian prometheus packages try to start their services on install;
+# policy-rc.d keeps them from doing so (the tests start their own).
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee /usr/sbin/policy-rc.d > /dev/null
+  "${sudo_cmd[@]}" chmod +x /usr/sbin/policy-rc.d
+  trap '"${sudo_cmd[@]}" rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+  "${missing[@]}" > /dev/null
+echo "install-deps: done"
