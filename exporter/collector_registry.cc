@@ -39,15 +39,24 @@ std::vector<std::string> CollectorFlagSpellings() {
 
 absl::StatusOr<std::unique_ptr<Scraper>> Scraper::Create(
     const procfs::DiscoveryOptions& discovery) {
-  std::unique_ptr<Scraper> scraper(new Scraper(discovery));
-  absl::MutexLock lock(&scraper->mutex_);
+  NamedCollectors collectors;
   for (const CollectorDefinition& d : CollectorDefinitions()) {
     const absl::CommandLineFlag* flag =
         absl::FindCommandLineFlag(absl::StrCat("collector_", d.name));
     if (flag == nullptr || !flag->TryGet<bool>().value_or(false)) continue;
     absl::StatusOr<std::unique_ptr<Collector>> collector = d.create();
     if (!collector.ok()) return collector.status();
-    scraper->entries_.push_back({std::string(d.name), *std::move(collector)});
+    collectors.emplace_back(std::string(d.name), *std::move(collector));
+  }
+  return WithCollectors(discovery, std::move(collectors));
+}
+
+std::unique_ptr<Scraper> Scraper::WithCollectors(
+    const procfs::DiscoveryOptions& discovery, NamedCollectors collectors) {
+  std::unique_ptr<Scraper> scraper(new Scraper(discovery));
+  absl::MutexLock lock(&scraper->mutex_);
+  for (auto& [name, collector] : collectors) {
+    scraper->entries_.push_back({std::move(name), std::move(collector)});
   }
   return scraper;
 }

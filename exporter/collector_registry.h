@@ -38,6 +38,12 @@ class Scraper {
   static absl::StatusOr<std::unique_ptr<Scraper>> Create(
       const procfs::DiscoveryOptions& discovery);
 
+  // A scraper running exactly `collectors`, by name (Create uses it).
+  using NamedCollectors =
+      std::vector<std::pair<std::string, std::unique_ptr<Collector>>>;
+  static std::unique_ptr<Scraper> WithCollectors(
+      const procfs::DiscoveryOptions& discovery, NamedCollectors collectors);
+
   std::vector<prometheus::MetricFamily> Scrape();
 
   // Names of the enabled collectors, for the startup log line.

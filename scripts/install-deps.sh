@@ -7,11 +7,14 @@ packages=(
   # build
   cmake g++ make pkg-config clang llvm clang-format libclang-rt-14-dev
   libbpf-dev bpftool libelf-dev zlib1g-dev
-  prometheus-cpp-dev libcivetweb-dev libabsl-dev
+  prometheus-cpp-dev libcivetweb-dev libabsl-dev libre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests: real kernel tools and real Prometheus tooling
-  python3 iproute2 nftables curl prometheus prometheus-alertmanager nodejs npm
+  python3 iproute2 nftables curl prometheus prometheus-alertmanager
 )
+# Node.js runs the manifest schema validator; the machine image may ship its
+# own build (which bundles npm and conflicts with Debian's npm package).
+if ! command -v npm > /dev/null; then packages+=(nodejs npm); fi
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi

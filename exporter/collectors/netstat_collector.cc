@@ -1,7 +1,6 @@
 // netstat: TcpExt counters of /proc/net/netstat, per network namespace.
 
-#include <optional>
-#include <regex>
+#include <memory>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
@@ -12,14 +11,15 @@
 #include "procfs/metric_name.h"
 #include "procfs/proc_file.h"
 #include "procfs/snmp_parser.h"
+#include "re2/re2.h"
 
 ABSL_FLAG(bool, collector_netstat, true,
           "Enable the netstat collector: TcpExt counters of /proc/net/netstat "
           "(ListenOverflows, ListenDrops, SYN cookies, retransmits, ...) per "
           "namespace.");
 ABSL_FLAG(std::string, collector_netstat_fields, "",
-          "Regex (full match) of further TcpExt field names to export, e.g. "
-          "'TCPFastOpen.*'. Names follow the README's rule.");
+          "Regex (RE2 syntax, full match) of further TcpExt field names to "
+          "export, e.g. 'TCPFastOpen.*'. Names follow the README's rule.");
 
 namespace tcpq {
 namespace {
@@ -76,7 +76,7 @@ const absl::flat_hash_map<std::string, std::string>& CuratedFields() {
 
 class NetstatCollector : public Collector {
  public:
-  explicit NetstatCollector(std::optional<std::regex> extra)
+  explicit NetstatCollector(std::unique_ptr<const re2::RE2> extra)
       : extra_(std::move(extra)) {}
 
   absl::Status Collect(const ScrapeContext& context, MetricSet& out) override {
@@ -100,7 +100,7 @@ class NetstatCollector : public Collector {
             if (auto it = CuratedFields().find(field);
                 it != CuratedFields().end()) {
               help = absl::StrCat(it->second, " (TcpExt ", field, ")");
-            } else if (extra_ && std::regex_match(field, *extra_)) {
+            } else if (extra_ && re2::RE2::FullMatch(field, *extra_)) {
               help = absl::StrCat("Kernel counter TcpExt ", field,
                                   " of /proc/net/netstat.");
             } else {
@@ -116,21 +116,20 @@ class NetstatCollector : public Collector {
   }
 
  private:
-  const std::optional<std::regex> extra_;
+  const std::unique_ptr<const re2::RE2> extra_;  // null: curated set only
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Collector>> NewNetstatCollector() {
   const std::string pattern = absl::GetFlag(FLAGS_collector_netstat_fields);
-  std::optional<std::regex> extra;
+  std::unique_ptr<const re2::RE2> extra;
   if (!pattern.empty()) {
-    try {
-      extra.emplace(pattern, std::regex::ECMAScript | std::regex::optimize);
-    } catch (const std::regex_error& e) {
+    extra = std::make_unique<const re2::RE2>(pattern, re2::RE2::Quiet);
+    if (!extra->ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--collector.netstat.fields: invalid regex \"", pattern,
-                       "\": ", e.what()));
+                       "\": ", extra->error()));
     }
   }
   return std::make_unique<NetstatCollector>(std::move(extra));

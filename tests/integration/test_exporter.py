@@ -38,6 +38,22 @@ class EndpointsTest(unittest.TestCase):
             self.assertNotIn("tcpq_sysctl_", body)
             self.assertIn("tcpq_netstat_listen_overflows_total", body)
 
+    def test_netstat_fields_regex_adds_fields_by_the_naming_rule(self):
+        with open("/proc/net/netstat") as f:
+            header = f.readline().split()[1:]
+        extra = [name for name in header if name.startswith("TCPFastOpen")]
+        if not extra:
+            self.skipTest("this kernel has no TCPFastOpen* fields")
+        with Exporter() as exporter:
+            self.assertNotIn("tcpq_netstat_fast_open_active_total", exporter.scrape_text())
+        with Exporter("--collector.netstat.fields=TCPFastOpen.*") as exporter:
+            samples = exporter.scrape()
+        names = {n for (n, _) in samples if n.startswith("tcpq_netstat_fast_open")}
+        self.assertIn("tcpq_netstat_fast_open_active_total", names)
+        self.assertEqual(len(names), len(extra))
+        # Fields outside the regex and the curated set stay out.
+        self.assertEqual(select(samples, "tcpq_netstat_delayed_acks_total"), [])
+
     def test_promtool_check_metrics_is_clean(self):
         promtool = shutil.which("promtool")
         if promtool is None:
