@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Structure of the Grafana dashboards (dashboards/*.json): datasource/job/
+# instance/netns variables, datasource variable on every panel and target,
+# units and descriptions, $__rate_interval in every range, job/instance/netns
+# filters on every selector, histograms as heatmaps, the panels the issue asks
+# for, and every metric name present in SPEC.md's metric list. See
+# tests/ops/check_dashboards.py for the full list.
+#
+# SPEC.md is looked for at ../shared/SPEC.md (CI's layout) and a few other
+# places; set TCPQ_SPEC=/path/to/SPEC.md to point elsewhere.
+# Run from anywhere; exit 0 pass, 1 fail, 77 cannot run (CTest skip).
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+
+command -v python3 >/dev/null 2>&1 || { echo "SKIP dashboards_structure_test: python3 not found"; exit 77; }
+
+args=()
+[ -n "${TCPQ_SPEC:-}" ] && args+=(--spec "$TCPQ_SPEC")
+python3 tests/ops/check_dashboards.py "${args[@]}"
+rc=$?
+case $rc in
+  0) echo "PASS dashboards_structure_test" ;;
+  77) echo "SKIP dashboards_structure_test: SPEC.md not found" ;;
+  *) echo "FAIL dashboards_structure_test"; rc=1 ;;
+esac
+exit $rc
