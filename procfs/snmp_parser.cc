@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "procfs/proc_file.h"
 
 namespace tcpq::procfs {
 namespace {
@@ -89,6 +90,20 @@ const MibSection* FindSection(const std::vector<MibSection>& sections,
     if (section.name == name) return &section;
   }
   return nullptr;
+}
+
+absl::StatusOr<MibSection> ReadThreadMibSection(absl::string_view file,
+                                                absl::string_view name) {
+  absl::StatusOr<std::string> text =
+      ReadFile(absl::StrCat("/proc/thread-self/net/", file));
+  if (!text.ok()) return text.status();
+  absl::StatusOr<std::vector<MibSection>> sections = ParseMibText(*text);
+  if (!sections.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("/proc/net/", file, ": ", sections.status().message()));
+  }
+  const MibSection* section = FindSection(*sections, name);
+  return section != nullptr ? *section : MibSection{std::string(name), {}};
 }
 
 }  // namespace tcpq::procfs

@@ -31,4 +31,10 @@ absl::StatusOr<std::vector<MibSection>> ParseMibText(absl::string_view text);
 const MibSection* FindSection(const std::vector<MibSection>& sections,
                               absl::string_view name);
 
+// Reads /proc/thread-self/net/<file> ("netstat" or "snmp": the namespace of
+// the calling thread) and returns its section `name`; an empty section when
+// the kernel has none (absent, not zero). A malformed file is DataLoss.
+absl::StatusOr<MibSection> ReadThreadMibSection(absl::string_view file,
+                                                absl::string_view name);
+
 }  // namespace tcpq::procfs

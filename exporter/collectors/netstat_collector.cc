@@ -82,18 +82,9 @@ class NetstatCollector : public Collector {
   absl::Status Collect(const ScrapeContext& context, MetricSet& out) override {
     return ForEachNamespace(
         context, [&](const procfs::Netns& ns) -> absl::Status {
-          absl::StatusOr<std::string> text =
-              procfs::ReadFile("/proc/thread-self/net/netstat");
-          if (!text.ok()) return text.status();
-          absl::StatusOr<std::vector<procfs::MibSection>> sections =
-              procfs::ParseMibText(*text);
-          if (!sections.ok()) {
-            return absl::DataLossError(absl::StrCat(
-                "/proc/net/netstat: ", sections.status().message()));
-          }
-          const procfs::MibSection* tcp_ext =
-              procfs::FindSection(*sections, "TcpExt");
-          if (tcp_ext == nullptr) return absl::OkStatus();  // absent, not zero
+          absl::StatusOr<procfs::MibSection> tcp_ext =
+              procfs::ReadThreadMibSection("netstat", "TcpExt");
+          if (!tcp_ext.ok()) return tcp_ext.status();
           const std::string netns = NetnsLabel(ns);
           for (const auto& [field, value] : tcp_ext->fields) {
             std::string help;

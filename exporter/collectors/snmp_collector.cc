@@ -43,17 +43,9 @@ class SnmpCollector : public Collector {
   absl::Status Collect(const ScrapeContext& context, MetricSet& out) override {
     return ForEachNamespace(
         context, [&](const procfs::Netns& ns) -> absl::Status {
-          absl::StatusOr<std::string> text =
-              procfs::ReadFile("/proc/thread-self/net/snmp");
-          if (!text.ok()) return text.status();
-          absl::StatusOr<std::vector<procfs::MibSection>> sections =
-              procfs::ParseMibText(*text);
-          if (!sections.ok()) {
-            return absl::DataLossError(
-                absl::StrCat("/proc/net/snmp: ", sections.status().message()));
-          }
-          const procfs::MibSection* tcp = procfs::FindSection(*sections, "Tcp");
-          if (tcp == nullptr) return absl::OkStatus();
+          absl::StatusOr<procfs::MibSection> tcp =
+              procfs::ReadThreadMibSection("snmp", "Tcp");
+          if (!tcp.ok()) return tcp.status();
           const Labels labels = {{"netns", NetnsLabel(ns)}};
           for (const TcpField& wanted : kTcpFields) {
             for (const auto& [field, value] : tcp->fields) {
