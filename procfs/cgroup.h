@@ -3,6 +3,8 @@
 #include <string>
 #include <string_view>
 
+#include "absl/strings/string_view.h"
+
 namespace tcpq::procfs {
 
 // The Kubernetes identity of a process, read from its /proc/<pid>/cgroup.
