@@ -1,0 +1,447 @@
+"""End to end: the real exporter, a real Prometheus loading the real
+alerts/tcpq.rules.yml and a real Alertmanager, all on loopback. A listener in a
+fresh network namespace is driven into overflow; Alertmanager must receive the
+listener alerts naming that namespace, address and port, notify a webhook, and
+resolve them after the listener stops dropping and drains.
+
+Timeline (budgets come from the rules Prometheus loaded, never hard-coded):
+  t0            the listener's accept queue is full and every connect is dropped
+  t0 + for(D)   TcpListenerDroppingConnections fires       (D: rate(drops[w]) > 0)
+  stop          connects stop: drops stop rising, the queue stays full
+  t0 + for(N)   TcpListenerAcceptQueueNearFull fires, and TcpNamespaceListenOverflows;
+                both inhibited by D (README's suggested inhibit_rules) while D fires
+  drain         the listener accepts everything: N resolves at the next evaluation
+  stop + w      D resolves (no drop left in its rate window), webhook gets "resolved"
+Stopping the drops as soon as D fires (instead of at the drain) lets D's window
+run out while N is still pending: about 3 minutes instead of 4.5.
+"""
+import contextlib
+import http.server
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from tcpq_testlib import HERE, Exporter, Netns, free_port, main, one, require_root
+
+PROMETHEUS = "/usr/bin/prometheus"
+ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+RULES = os.path.normpath(os.path.join(HERE, "..", "..", "alerts", "tcpq.rules.yml"))
+README = os.path.normpath(os.path.join(HERE, "..", "..", "README.md"))
+
+DROPPING = "TcpListenerDroppingConnections"
+NEAR_FULL = "TcpListenerAcceptQueueNearFull"
+NS_OVERFLOWS = "TcpNamespaceListenOverflows"
+EXPECTED = {DROPPING, NEAR_FULL, NS_OVERFLOWS}
+# Beyond a rule's own `for`/window: scrape (1 s) + evaluation (1 s) + the
+# notification to Alertmanager, with room for a loaded 2-core machine.
+SLACK = 30
+JOB = "tcpq"
+
+
+def http_json(url, timeout=10):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read().decode())
+
+
+def duration_seconds(text):
+    value, unit = re.fullmatch(r"(\d+)([smh])", text).groups()
+    return int(value) * {"s": 1, "m": 60, "h": 3600}[unit]
+
+
+class Daemon:
+    """A Prometheus-family server on loopback, its log in a file."""
+
+    def __init__(self, name, argv, port, workdir):
+        self.name, self.port = name, port
+        self.log_path = os.path.join(workdir, f"{name}.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def wait_ready(self, seconds=60):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n"
+                                     f"{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name} not ready in {seconds}s:\n{self.log_tail()}")
+
+    def get(self, path, **params):
+        query = ("?" + urllib.parse.urlencode(params)) if params else ""
+        return http_json(self.url + path + query)
+
+    def log_tail(self, lines=40):
+        if self.log.closed:  # stopped: the temporary directory may be gone
+            return self.tail
+        self.log.flush()
+        with open(self.log_path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+        self.tail = self.log_tail()
+        self.log.close()
+
+
+class Webhook:
+    """Alertmanager's webhook receiver: records every notification."""
+
+    def __init__(self):
+        self.notifications = []
+        self.lock = threading.Lock()
+        hook = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with hook.lock:
+                    hook.notifications.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def alerts(self, netns):
+        """[(status, alertname)] of every alert notified for `netns`, in order."""
+        with self.lock:
+            return [(a["status"], a["labels"]["alertname"])
+                    for n in self.notifications for a in n["alerts"]
+                    if a["labels"].get("netns") == netns]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def readme_inhibit_rules():
+    """The README's suggested `inhibit_rules:` YAML block, verbatim."""
+    with open(README) as f:
+        text = f.read()
+    m = re.search(r"^```yaml\n(inhibit_rules:\n.*?)^```", text, re.S | re.M)
+    if m is None:
+        raise AssertionError(f"{README} has no ```yaml inhibit_rules: block "
+                             "(section 'Suggested Alertmanager inhibitions')")
+    return m.group(1)
+
+
+class E2EAlertingTest(unittest.TestCase):
+    def setUp(self):
+        require_root(self)
+        for binary in (PROMETHEUS, ALERTMANAGER):
+            if not os.access(binary, os.X_OK):
+                raise unittest.SkipTest(f"{binary} missing (Debian packages prometheus, "
+                                        "prometheus-alertmanager)")
+        if not os.environ.get("TCPQ_EXPORTER"):
+            raise unittest.SkipTest("TCPQ_EXPORTER is not set (run through ctest)")
+        self.start = time.monotonic()
+
+    def progress(self, message):
+        print(f"[{time.monotonic() - self.start:6.1f}s] {message}", flush=True)
+
+    def test_overflowing_listener_pages_and_resolves(self):
+        daemons = []
+        try:
+            with contextlib.ExitStack() as stack:
+                self.run_scenario(stack, daemons)
+        except BaseException:
+            for d in daemons:
+                print(f"--- {d.name} log (tail) ---\n{d.log_tail()}", file=sys.stderr)
+            raise
+
+    # The scenario; `stack` tears everything down in reverse order.
+    def run_scenario(self, stack, daemons):
+        workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="tcpq-e2e-"))
+        ns = stack.enter_context(Netns("e2e"))
+        exporter = stack.enter_context(Exporter())
+        webhook = Webhook()
+        stack.callback(webhook.close)
+
+        am_port, prom_port = free_port(), free_port()
+        while prom_port == am_port:
+            prom_port = free_port()
+        am_config = os.path.join(workdir, "alertmanager.yml")
+        with open(am_config, "w") as f:
+            # Block-style YAML with JSON (flow-style) values, then the README's
+            # suggested inhibitions verbatim, so they are tested as documented.
+            f.write("route: " + json.dumps({
+                "receiver": "webhook", "group_by": ["..."],
+                "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"}) + "\n")
+            f.write("receivers: " + json.dumps([{
+                "name": "webhook",
+                "webhook_configs": [{"url": webhook.url, "send_resolved": True}]}]) + "\n")
+            f.write(readme_inhibit_rules())
+        am = Daemon("alertmanager", [
+            ALERTMANAGER, f"--config.file={am_config}",
+            f"--storage.path={os.path.join(workdir, 'am-data')}",
+            f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address=",
+            "--log.level=info"], am_port, workdir)
+        daemons.append(am)
+        stack.callback(am.stop)
+
+        prom_config = os.path.join(workdir, "prometheus.yml")
+        with open(prom_config, "w") as f:
+            json.dump({
+                "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
+                           "evaluation_interval": "1s"},
+                "rule_files": [RULES],
+                "alerting": {"alertmanagers": [
+                    {"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
+                "scrape_configs": [{"job_name": JOB, "static_configs": [
+                    {"targets": [f"127.0.0.1:{exporter.port}"]}]}],
+            }, f)
+        prom = Daemon("prometheus", [
+            PROMETHEUS, f"--config.file={prom_config}",
+            f"--storage.tsdb.path={os.path.join(workdir, 'prom-data')}",
+            f"--web.listen-address=127.0.0.1:{prom_port}"], prom_port, workdir)
+        daemons.append(prom)
+        stack.callback(prom.stop)
+
+        am.wait_ready()
+        prom.wait_ready()
+        self.progress(f"alertmanager on :{am_port}, prometheus on :{prom_port}, "
+                      f"exporter on :{exporter.port}, netns {ns.name} = {ns.inode}")
+        instance = f"127.0.0.1:{exporter.port}"
+        rules = self.check_prometheus(prom, am_port, instance)
+
+        for_drop = rules[DROPPING]["duration"]
+        window = max(duration_seconds(w) for w in
+                     re.findall(r"\[(\d+[smh])\]", rules[DROPPING]["query"]))
+        for_near = rules[NEAR_FULL]["duration"]
+        for_ns = rules[NS_OVERFLOWS]["duration"]
+        self.progress(f"budgets from the rules: {DROPPING} for {for_drop:g}s over a "
+                      f"{window}s rate window; {NEAR_FULL} for {for_near:g}s; "
+                      f"{NS_OVERFLOWS} for {for_ns:g}s")
+
+        # The overflowing listener.
+        port = free_port()
+        workload = subprocess.Popen(
+            ["ip", "netns", "exec", ns.name, sys.executable,
+             os.path.join(HERE, "e2e_workload.py"), "--port", str(port), "--backlog", "2",
+             "--seconds", str(int(for_drop + 2 * SLACK + 60))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+        def end_workload():
+            workload.stdin.close()
+            try:
+                workload.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                workload.kill()
+                workload.wait(timeout=10)
+            workload.stdout.close()
+        stack.callback(end_workload)
+
+        def command(word):
+            workload.stdin.write(word + "\n")
+            workload.stdin.flush()
+            reply = json.loads(workload.stdout.readline() or "null")
+            self.assertIsNotNone(reply, f"workload died on {word!r}")
+            return reply
+
+        ready = json.loads(workload.stdout.readline() or "null")
+        self.assertTrue(ready and ready.get("ready"), "e2e_workload.py did not start")
+        t0 = time.monotonic()  # the queue filled and the drops began just before
+        labels = {"netns": ns.inode, "addr": "127.0.0.1", "port": str(port)}
+        samples = exporter.scrape()
+        self.assertEqual(one(samples, "tcpq_listener_accept_queue_length", **labels), 3)
+        self.assertEqual(one(samples, "tcpq_listener_accept_queue_limit", **labels), 2)
+        self.progress(f"listener 127.0.0.1:{port} overflowing (queue 3/2, drops "
+                      f"{one(samples, 'tcpq_listener_drops_total', **labels):g})")
+
+        seen = set()  # every alert name ever seen for our netns
+
+        def am_alerts():
+            """Alertmanager's unresolved alerts for our namespace, by name."""
+            found = {}
+            for a in am.get("/api/v2/alerts"):
+                if a["labels"].get("netns") == ns.inode:
+                    found[a["labels"]["alertname"]] = a
+                    seen.add(a["labels"]["alertname"])
+            return found
+
+        def report(found):
+            prom_states = {a["labels"]["alertname"]: a["state"]
+                           for a in prom.get("/api/v1/alerts")["data"]["alerts"]
+                           if a["labels"].get("netns") == ns.inode}
+            drops = one(exporter.scrape(), "tcpq_listener_drops_total", **labels)
+            self.progress(f"prometheus {prom_states or '{}'}; alertmanager "
+                          f"{ {n: a['status']['state'] for n, a in found.items()} }; "
+                          f"drops {drops:g}")
+
+        def wait_until(what, deadline, condition):
+            next_report = 0
+            while True:
+                found = am_alerts()
+                result = condition(found)
+                if result:
+                    return found
+                now = time.monotonic()
+                if now > deadline:
+                    report(found)
+                    self.fail(f"timed out waiting for {what}")
+                if now >= next_report:
+                    report(found)
+                    next_report = now + 10
+                time.sleep(0.5)
+
+        # 1. Dropping fires once drops have risen for its `for`.
+        found = wait_until(f"{DROPPING} in alertmanager", t0 + for_drop + SLACK,
+                           lambda f: DROPPING in f)
+        fired = time.monotonic() - t0
+        self.progress(f"{DROPPING} in alertmanager after {fired:.1f}s")
+        self.assertGreaterEqual(fired, for_drop - 1, "fired before its `for`")
+        dropping = found[DROPPING]
+        self.check_alert(dropping, rules[DROPPING], instance,
+                         {**labels, "alertname": DROPPING})
+        self.assertEqual(dropping["status"]["state"], "active")
+        self.assertRegex(dropping["annotations"]["description"],
+                         r"dropping \d+\.\d\d connection attempts per second")
+        self.wait_webhook(webhook, ns.inode, ("firing", DROPPING), t0 + fired + SLACK)
+
+        # 2. Stop the drops; the queue stays full, so NearFull keeps pending.
+        reply = command("stop")
+        t_stop = time.monotonic()
+        drops = one(exporter.scrape(), "tcpq_listener_drops_total", **labels)
+        self.assertGreaterEqual(drops, reply["connects"])
+        self.progress(f"stopped connecting after {reply['connects']} connects, "
+                      f"{drops:g} drops")
+
+        def near_full_ready(f):
+            return all(n in f and f[n]["status"]["state"] != "unprocessed"
+                       for n in (NEAR_FULL, NS_OVERFLOWS))
+        found = wait_until(f"{NEAR_FULL} and {NS_OVERFLOWS}",
+                           t0 + max(for_near, for_ns) + SLACK, near_full_ready)
+        fired = time.monotonic() - t0
+        self.progress(f"{NEAR_FULL} and {NS_OVERFLOWS} in alertmanager after {fired:.1f}s")
+        self.assertGreaterEqual(fired, max(for_near, for_ns) - 1, "fired before its `for`")
+        self.assertEqual(one(exporter.scrape(), "tcpq_listener_drops_total", **labels),
+                         drops, "drops kept rising after stop")
+        near = found[NEAR_FULL]
+        self.check_alert(near, rules[NEAR_FULL], instance, {**labels, "alertname": NEAR_FULL})
+        ns_alert = found[NS_OVERFLOWS]
+        self.check_alert(ns_alert, rules[NS_OVERFLOWS], instance,
+                         {"netns": ns.inode, "alertname": NS_OVERFLOWS})
+        self.assertNotIn("port", ns_alert["labels"])
+        # README's inhibitions: while Dropping fires, both are suppressed by it.
+        self.assertIn(DROPPING, found, f"{DROPPING} resolved before {NEAR_FULL} fired: "
+                      f"the rules' windows no longer overlap")
+        for alert in (near, ns_alert):
+            self.assertEqual(alert["status"]["state"], "suppressed", alert)
+            self.assertEqual(alert["status"]["inhibitedBy"], [found[DROPPING]["fingerprint"]])
+        self.assertNotIn(("firing", NEAR_FULL), webhook.alerts(ns.inode),
+                         "an inhibited alert was notified")
+
+        # 3. Drain: NearFull resolves at once, Dropping once its window has no drop.
+        reply = command("drain")
+        t_drain = time.monotonic()
+        self.assertEqual(reply["accepted"], 3)
+        self.assertEqual(one(exporter.scrape(), "tcpq_listener_accept_queue_length",
+                             **labels), 0)
+        self.progress("listener drained")
+        wait_until(f"{NEAR_FULL} to resolve", t_drain + SLACK, lambda f: NEAR_FULL not in f)
+        self.progress(f"{NEAR_FULL} resolved {time.monotonic() - t_drain:.1f}s after the drain")
+        found = wait_until(f"{DROPPING} to resolve", t_stop + window + SLACK,
+                           lambda f: DROPPING not in f)
+        resolved = time.monotonic() - t_stop
+        self.progress(f"{DROPPING} resolved {resolved:.1f}s after the last drop")
+        self.assertGreaterEqual(resolved, window - 5, "resolved before its window ran out")
+        self.wait_webhook(webhook, ns.inode, ("resolved", DROPPING), time.monotonic() + SLACK)
+        prom_alerts = [a["labels"]["alertname"] for a in prom.get("/api/v1/alerts")["data"]
+                       ["alerts"] if a["labels"].get("netns") == ns.inode]
+        self.assertNotIn(DROPPING, prom_alerts)
+        self.assertNotIn(NEAR_FULL, prom_alerts)
+        # Nothing else fired for this namespace (SYN flood, retransmits, ...).
+        self.assertLessEqual(seen, EXPECTED)
+        self.progress(f"done; notifications for {ns.inode}: {webhook.alerts(ns.inode)}")
+
+    def check_prometheus(self, prom, am_port, instance):
+        """The rules file loaded whole and evaluating, the exporter target up,
+        Alertmanager discovered: {alertname: rule as /api/v1/rules gives it}."""
+        with open(RULES) as f:
+            in_file = set(re.findall(r"^\s*-\s*alert:\s*(\w+)\s*$", f.read(), re.M))
+        self.assertLessEqual(EXPECTED, in_file, f"{RULES} lost a listener alert")
+        deadline = time.monotonic() + 30
+        while True:
+            groups = prom.get("/api/v1/rules")["data"]["groups"]
+            rules = {r["name"]: r for g in groups for r in g["rules"] if r["type"] == "alerting"}
+            targets = [t for t in prom.get("/api/v1/targets")["data"]["activeTargets"]
+                       if t["labels"].get("job") == JOB]
+            ams = prom.get("/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
+            evaluated = rules and all(r["health"] != "unknown" for r in rules.values())
+            up = [t for t in targets if t["health"] == "up"]
+            if evaluated and up and ams:
+                break
+            if time.monotonic() > deadline:
+                self.fail(f"prometheus not set up: rules {set(rules)} evaluated={evaluated}, "
+                          f"targets {targets}, alertmanagers {ams}")
+            time.sleep(0.5)
+        self.assertEqual(set(rules), in_file, "prometheus did not load every rule of the file")
+        for g in groups:
+            self.assertEqual(g["file"], RULES)
+            self.assertEqual(g["interval"], 1)
+        bad = {n: r["lastError"] for n, r in rules.items() if r["health"] != "ok"}
+        self.assertEqual(bad, {}, "rules failing to evaluate")
+        self.assertEqual([t["labels"]["instance"] for t in targets], [instance])
+        self.assertEqual([a["url"] for a in ams],
+                         [f"http://127.0.0.1:{am_port}/api/v2/alerts"])
+        self.progress(f"prometheus: {len(rules)} rules from {os.path.relpath(RULES, HERE)} "
+                      f"evaluating, target {instance} up, alertmanager :{am_port} active")
+        return rules
+
+    def check_alert(self, alert, rule, instance, want_labels):
+        """Labels and annotations as the rule in the real file defines them."""
+        got = alert["labels"]
+        want = {**want_labels, **rule["labels"], "instance": instance, "job": JOB}
+        self.assertEqual(got, want)
+        self.assertIn(got["severity"], ("warning", "critical"))
+        notes = alert["annotations"]
+        self.assertEqual(set(notes), {"summary", "description", "runbook_url"})
+        self.assertEqual(notes["summary"], rule["annotations"]["summary"])
+        self.assertTrue(notes["runbook_url"].endswith("#" + got["alertname"].lower()),
+                        notes["runbook_url"])
+        description = notes["description"]
+        self.assertNotIn("{{", description)
+        self.assertRegex(description, rf"(?i)network namespace {got['netns']} ")
+        self.assertIn(f"on {instance}", description)
+        if "port" in want_labels:
+            self.assertIn(f"{got['addr']}:{got['port']} ", description)
+        self.progress(f"{got['alertname']} {got['severity']}: {description}")
+
+    def wait_webhook(self, webhook, netns, entry, deadline):
+        while entry not in webhook.alerts(netns):
+            if time.monotonic() > deadline:
+                self.fail(f"webhook never got {entry}: {webhook.alerts(netns)}")
+            time.sleep(0.5)
+        self.progress(f"webhook notified {entry[1]} {entry[0]}")
+
+
+if __name__ == "__main__":
+    main()
