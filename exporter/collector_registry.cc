@@ -16,6 +16,7 @@ std::string NetnsLabel(const procfs::Netns& ns) {
 
 const std::vector<CollectorDefinition>& CollectorDefinitions() {
   static const auto* definitions = new std::vector<CollectorDefinition>{
+      {"bpf", {"collector.bpf.histogram-netns"}, NewBpfCollector},
       {"netstat", {"collector.netstat.fields"}, NewNetstatCollector},
       {"snmp", {}, NewSnmpCollector},
       {"sockdiag", {}, NewSockdiagCollector},

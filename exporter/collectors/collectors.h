@@ -9,6 +9,7 @@
 
 namespace tcpq {
 
+absl::StatusOr<std::unique_ptr<Collector>> NewBpfCollector();
 absl::StatusOr<std::unique_ptr<Collector>> NewNetstatCollector();
 absl::StatusOr<std::unique_ptr<Collector>> NewSnmpCollector();
 absl::StatusOr<std::unique_ptr<Collector>> NewSysctlCollector();

@@ -1,0 +1,444 @@
+#include "bpf/loader.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "tcpq.skel.h"
+
+namespace tcpq::bpf {
+namespace {
+
+// libbpf reports why something failed only through its print callback. While
+// Load runs, the first line of each warning is kept for the error message;
+// otherwise libbpf stays quiet (the exporter's stderr is logfmt only).
+absl::Mutex capture_mutex;
+std::vector<std::string>* capture ABSL_GUARDED_BY(capture_mutex) = nullptr;
+
+int CaptureLibbpfPrint(enum libbpf_print_level level, const char* format,
+                       va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char buffer[512];
+  std::vsnprintf(buffer, sizeof(buffer), format, args);
+  absl::string_view line = buffer;
+  line = line.substr(0, line.find('\n'));
+  absl::ConsumePrefix(&line, "libbpf: ");
+  absl::MutexLock lock(&capture_mutex);
+  if (capture != nullptr && capture->size() < 64 && !line.empty()) {
+    capture->emplace_back(line);
+  }
+  return 0;
+}
+
+class LibbpfCapture {
+ public:
+  LibbpfCapture() {
+    absl::MutexLock lock(&capture_mutex);
+    capture = &lines_;
+  }
+  ~LibbpfCapture() {
+    absl::MutexLock lock(&capture_mutex);
+    capture = nullptr;
+  }
+  // The first line that names a cause: not the verifier log's frame, and not
+  // the RLIMIT_MEMLOCK warning libbpf prints when bpf() itself is refused.
+  std::string FirstReason() {
+    absl::MutexLock lock(&capture_mutex);
+    for (const std::string& line : lines_) {
+      if (!absl::StrContains(line, "PROG LOAD LOG") &&
+          !absl::StrContains(line, "Failed to bump RLIMIT_MEMLOCK")) {
+        return line;
+      }
+    }
+    return lines_.empty() ? "" : lines_.front();
+  }
+
+ private:
+  std::vector<std::string> lines_;
+};
+
+absl::Status Errno(absl::string_view what, int err) {
+  return absl::Status(err == EPERM || err == EACCES
+                          ? absl::StatusCode::kPermissionDenied
+                          : absl::StatusCode::kUnavailable,
+                      absl::StrCat(what, ": ", std::strerror(err)));
+}
+
+using Choice = std::array<Attachment, kHookCount>;
+
+// The tp_btf and raw_tp programs of each hook (the iterator has one).
+std::array<std::pair<bpf_program*, bpf_program*>, kHookCount> ProgramsOf(
+    tcpq_bpf* skel) {
+  return {{
+      {skel->progs.set_state_btf, skel->progs.set_state_raw},
+      {skel->progs.retransmit_skb_btf, skel->progs.retransmit_skb_raw},
+      {skel->progs.retransmit_synack_btf, skel->progs.retransmit_synack_raw},
+      {skel->progs.send_reset_btf, skel->progs.send_reset_raw},
+      {skel->progs.receive_reset_btf, skel->progs.receive_reset_raw},
+      {skel->progs.seed_sockets, nullptr},
+  }};
+}
+
+// Whether the running kernel's tcp_retransmit_skb tracepoint has the `err`
+// argument (its BTF prototype: void *, sk, skb, err).
+bool RetransmitHasErr() {
+  struct btf* vmlinux = btf__load_vmlinux_btf();
+  if (vmlinux == nullptr) return false;
+  bool has_err = false;
+  const int id = btf__find_by_name_kind(vmlinux, "btf_trace_tcp_retransmit_skb",
+                                        BTF_KIND_TYPEDEF);
+  if (id > 0) {
+    const struct btf_type* type = btf__type_by_id(vmlinux, id);
+    type = btf__type_by_id(vmlinux, type->type);
+    if (type != nullptr && btf_is_ptr(type)) {
+      type = btf__type_by_id(vmlinux, type->type);
+      has_err =
+          type != nullptr && btf_is_func_proto(type) && btf_vlen(type) >= 4;
+    }
+  }
+  btf__free(vmlinux);
+  return has_err;
+}
+
+}  // namespace
+
+absl::string_view HookName(int hook) {
+  static constexpr absl::string_view kNames[kHookCount] = {
+      "inet_sock_set_state", "tcp_retransmit_skb", "tcp_retransmit_synack",
+      "tcp_send_reset",      "tcp_receive_reset",  "iter_tcp"};
+  return hook >= 0 && hook < kHookCount ? kNames[hook] : "";
+}
+
+absl::string_view AttachmentName(Attachment attachment) {
+  switch (attachment) {
+    case Attachment::kNone:
+      return "none";
+    case Attachment::kTpBtf:
+      return "tp_btf";
+    case Attachment::kRawTp:
+      return "raw_tp";
+    case Attachment::kIter:
+      return "iter";
+  }
+  return "";
+}
+
+absl::string_view MapName(int map) {
+  static constexpr absl::string_view kNames[TCPQ_MAPS] = {
+      "netns_stats", "synack_retransmits", "sk_state", "netns_hists"};
+  return map >= 0 && map < TCPQ_MAPS ? kNames[map] : "";
+}
+
+namespace {
+
+// Opens a skeleton that loads exactly the programs `choice` names, loads it
+// and attaches them. A program that loads but does not attach is left
+// unattached (kNone); a failed load is an error.
+absl::StatusOr<std::pair<tcpq_bpf*, std::array<bpf_link*, kHookCount>>>
+LoadChoice(const Choice& choice, bool retransmit_has_err, bool hist_by_netns,
+           std::array<Attachment, kHookCount>& attached) {
+  tcpq_bpf* skel = tcpq_bpf__open();
+  if (skel == nullptr) return Errno("opening the BPF object", errno);
+  skel->rodata->retransmit_has_err = retransmit_has_err;
+  skel->rodata->hist_by_netns = hist_by_netns;
+  const auto programs = ProgramsOf(skel);
+  for (int hook = 0; hook < kHookCount; ++hook) {
+    const auto [btf_program, raw_program] = programs[hook];
+    bpf_program__set_autoload(btf_program,
+                              choice[hook] == Attachment::kTpBtf ||
+                                  choice[hook] == Attachment::kIter);
+    if (raw_program != nullptr) {
+      bpf_program__set_autoload(raw_program,
+                                choice[hook] == Attachment::kRawTp);
+    }
+  }
+  if (int err = tcpq_bpf__load(skel); err != 0) {
+    tcpq_bpf__destroy(skel);
+    return Errno("loading the BPF programs", -err);
+  }
+  std::array<bpf_link*, kHookCount> links{};
+  for (int hook = 0; hook < kHookCount; ++hook) {
+    attached[hook] = Attachment::kNone;
+    const auto [btf_program, raw_program] = programs[hook];
+    bpf_link* link = nullptr;
+    switch (choice[hook]) {
+      case Attachment::kNone:
+        continue;
+      case Attachment::kTpBtf:
+        link = bpf_program__attach(btf_program);
+        break;
+      case Attachment::kRawTp:
+        link = bpf_program__attach(raw_program);
+        break;
+      case Attachment::kIter:
+        link = bpf_program__attach_iter(btf_program, nullptr);
+        break;
+    }
+    if (link != nullptr) {
+      links[hook] = link;
+      attached[hook] = choice[hook];
+    }
+  }
+  return std::make_pair(skel, links);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Programs>> Programs::Load(
+    const LoadOptions& options) {
+  libbpf_set_print(CaptureLibbpfPrint);
+  LibbpfCapture capture;
+  const int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return Errno("counting the possible CPUs", -ncpus);
+  const bool has_err = RetransmitHasErr();
+
+  Choice wanted;
+  for (int hook = 0; hook < kHookCount; ++hook) {
+    if (std::find(options.skip.begin(), options.skip.end(), HookName(hook)) !=
+        options.skip.end()) {
+      wanted[hook] = Attachment::kNone;
+    } else if (hook == kIterTcp) {
+      wanted[hook] = Attachment::kIter;
+    } else {
+      wanted[hook] =
+          options.allow_tp_btf ? Attachment::kTpBtf : Attachment::kRawTp;
+    }
+  }
+
+  auto make =
+      [&](const Choice& choice) -> absl::StatusOr<std::unique_ptr<Programs>> {
+    std::unique_ptr<Programs> programs(new Programs());
+    programs->ncpus_ = ncpus;
+    absl::StatusOr<std::pair<tcpq_bpf*, std::array<bpf_link*, kHookCount>>>
+        loaded = LoadChoice(choice, has_err, options.histograms_by_netns,
+                            programs->attachment_);
+    if (!loaded.ok()) return loaded.status();
+    programs->skel_ = loaded->first;
+    programs->links_ = loaded->second;
+    return programs;
+  };
+  auto all_attached = [&](const Programs& programs) {
+    for (int hook = 0; hook < kHookCount; ++hook) {
+      if (programs.attachment_[hook] != wanted[hook]) return false;
+    }
+    return true;
+  };
+
+  // The usual case: everything loads and attaches at once.
+  absl::StatusOr<std::unique_ptr<Programs>> first = make(wanted);
+  if (first.ok() && all_attached(**first)) return first;
+  absl::Status first_error = first.status();
+  if (!first_error.ok()) {
+    first_error = absl::Status(
+        first_error.code(),
+        absl::StrCat(first_error.message(), ": ", capture.FirstReason()));
+  }
+  first = nullptr;  // frees the maps and links before probing
+
+  // Something did not load or attach: try each hook alone, tp_btf then
+  // raw_tp, and load together what works.
+  Choice chosen{};
+  bool any = false;
+  for (int hook = 0; hook < kHookCount; ++hook) {
+    std::vector<Attachment> candidates;
+    if (wanted[hook] == Attachment::kTpBtf) {
+      candidates = {Attachment::kTpBtf, Attachment::kRawTp};
+    } else if (wanted[hook] != Attachment::kNone) {
+      candidates = {wanted[hook]};
+    }
+    for (Attachment candidate : candidates) {
+      Choice alone{};
+      alone[hook] = candidate;
+      absl::StatusOr<std::unique_ptr<Programs>> probe = make(alone);
+      if (probe.ok() && (*probe)->attachment_[hook] == candidate) {
+        chosen[hook] = candidate;
+        any = true;
+        break;
+      }
+    }
+  }
+  if (!any) {
+    if (!first_error.ok()) return first_error;
+    return absl::UnavailableError(absl::StrCat(
+        "no BPF program could be attached: ", capture.FirstReason()));
+  }
+  absl::StatusOr<std::unique_ptr<Programs>> second = make(chosen);
+  if (!second.ok()) {
+    return absl::Status(
+        second.status().code(),
+        absl::StrCat(second.status().message(), ": ", capture.FirstReason()));
+  }
+  return second;
+}
+
+Programs::~Programs() {
+  for (bpf_link* link : links_) {
+    if (link != nullptr) bpf_link__destroy(link);
+  }
+  if (skel_ != nullptr) tcpq_bpf__destroy(skel_);
+}
+
+absl::Status Programs::SeedCallingThreadNetns() {
+  if (!can_seed()) return absl::FailedPreconditionError("iter/tcp is off");
+  const int fd = bpf_iter_create(bpf_link__fd(links_[kIterTcp]));
+  if (fd < 0) return Errno("creating the iter/tcp iterator", errno);
+  char buffer[256];
+  ssize_t n;
+  do {
+    n = ::read(fd, buffer, sizeof(buffer));
+  } while (n > 0 || (n < 0 && errno == EINTR));
+  const int err = errno;
+  ::close(fd);
+  if (n < 0) return Errno("walking the sockets with iter/tcp", err);
+  return absl::OkStatus();
+}
+
+namespace {
+
+void Add(tcpq_netns_stats& total, const tcpq_netns_stats& cpu) {
+  for (int i = 0; i < TCPQ_STATES; ++i) {
+    total.sockets[i] += cpu.sockets[i];
+    total.retransmits[i] += cpu.retransmits[i];
+  }
+  total.connect_attempts += cpu.connect_attempts;
+  total.opened_active += cpu.opened_active;
+  total.opened_passive += cpu.opened_passive;
+  total.connect_failures += cpu.connect_failures;
+  total.resets_sent += cpu.resets_sent;
+  total.resets_received += cpu.resets_received;
+}
+
+void Add(tcpq_hist& total, const tcpq_hist& cpu) {
+  for (int i = 0; i < TCPQ_HIST_SLOTS; ++i) total.slots[i] += cpu.slots[i];
+  total.sum_ns += cpu.sum_ns;
+}
+
+void Add(__u64& total, const __u64& cpu) { total += cpu; }
+
+// Visits every entry of a per-CPU hash map with its values summed over the
+// CPUs. Keys are plain structs with zeroed padding, compared bytewise. The
+// keys are listed first: a key deleted under us ends the listing early (the
+// kernel restarts from the first key), so it is bounded and deduplicated.
+template <typename Key, typename Value>
+absl::Status ReadPerCpuHash(
+    const bpf_map* map, int ncpus,
+    absl::FunctionRef<void(const Key&, const Value&)> visit) {
+  const int fd = bpf_map__fd(map);
+  const size_t max_entries = bpf_map__max_entries(map);
+  std::vector<Key> keys;
+  Key key{};
+  Key next{};
+  const Key* previous = nullptr;
+  while (keys.size() < 2 * max_entries) {
+    if (bpf_map_get_next_key(fd, previous, &next) != 0) {
+      if (errno == ENOENT) break;
+      return Errno(absl::StrCat("listing BPF map ", bpf_map__name(map)), errno);
+    }
+    keys.push_back(next);
+    key = next;
+    previous = &key;
+  }
+  auto less = [](const Key& a, const Key& b) {
+    return std::memcmp(&a, &b, sizeof(Key)) < 0;
+  };
+  auto equal = [](const Key& a, const Key& b) {
+    return std::memcmp(&a, &b, sizeof(Key)) == 0;
+  };
+  std::sort(keys.begin(), keys.end(), less);
+  keys.erase(std::unique(keys.begin(), keys.end(), equal), keys.end());
+  static_assert(sizeof(Value) % 8 == 0, "per-CPU values are 8-byte aligned");
+  std::vector<Value> per_cpu(ncpus);
+  for (const Key& k : keys) {
+    if (bpf_map_lookup_elem(fd, &k, per_cpu.data()) != 0) {
+      if (errno == ENOENT) continue;  // deleted meanwhile
+      return Errno(absl::StrCat("reading BPF map ", bpf_map__name(map)), errno);
+    }
+    Value total{};
+    for (const Value& cpu : per_cpu) Add(total, cpu);
+    visit(k, total);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DeleteKey(const bpf_map* map, const void* key) {
+  if (bpf_map_delete_elem(bpf_map__fd(map), key) != 0 && errno != ENOENT) {
+    return Errno(absl::StrCat("deleting from BPF map ", bpf_map__name(map)),
+                 errno);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Programs::ReadNetnsStats(
+    absl::FunctionRef<void(uint32_t netns, const tcpq_netns_stats&)> visit) {
+  return ReadPerCpuHash<__u32, tcpq_netns_stats>(
+      skel_->maps.netns_stats, ncpus_,
+      [&](const __u32& netns, const tcpq_netns_stats& s) { visit(netns, s); });
+}
+
+absl::Status Programs::DeleteNetnsStats(uint32_t netns) {
+  return DeleteKey(skel_->maps.netns_stats, &netns);
+}
+
+absl::Status Programs::ReadSynack(
+    absl::FunctionRef<void(const tcpq_synack_key&, uint64_t)> visit) {
+  return ReadPerCpuHash<tcpq_synack_key, __u64>(
+      skel_->maps.synack_retransmits, ncpus_,
+      [&](const tcpq_synack_key& key, const __u64& count) {
+        visit(key, count);
+      });
+}
+
+absl::Status Programs::DeleteSynack(const tcpq_synack_key& key) {
+  return DeleteKey(skel_->maps.synack_retransmits, &key);
+}
+
+absl::Status Programs::ReadNetnsHists(
+    absl::FunctionRef<void(const tcpq_hist_key&, const tcpq_hist&)> visit) {
+  return ReadPerCpuHash<tcpq_hist_key, tcpq_hist>(skel_->maps.netns_hists,
+                                                  ncpus_, visit);
+}
+
+absl::Status Programs::DeleteNetnsHist(const tcpq_hist_key& key) {
+  return DeleteKey(skel_->maps.netns_hists, &key);
+}
+
+absl::Status Programs::ReadHist(uint32_t index, tcpq_hist& out) {
+  std::vector<tcpq_hist> per_cpu(ncpus_);
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.hists), &index,
+                          per_cpu.data()) != 0) {
+    return Errno("reading BPF map hists", errno);
+  }
+  out = tcpq_hist{};
+  for (const tcpq_hist& cpu : per_cpu) Add(out, cpu);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::array<uint64_t, TCPQ_MAPS>> Programs::ReadMapFailures() {
+  std::array<uint64_t, TCPQ_MAPS> failures{};
+  std::vector<uint64_t> per_cpu(ncpus_);
+  const int fd = bpf_map__fd(skel_->maps.map_failures);
+  for (uint32_t map = 0; map < TCPQ_MAPS; ++map) {
+    if (bpf_map_lookup_elem(fd, &map, per_cpu.data()) != 0) {
+      return Errno("reading BPF map map_failures", errno);
+    }
+    for (uint64_t cpu : per_cpu) failures[map] += cpu;
+  }
+  return failures;
+}
+
+}  // namespace tcpq::bpf

@@ -1,0 +1,105 @@
+#pragma once
+
+// Loads and attaches the programs of tcpq.bpf.c through the generated
+// skeleton, and reads their maps. One tracepoint missing (or refusing a
+// program) disables only that hook; the others still attach.
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "bpf/tcpq.h"
+
+struct tcpq_bpf;  // the bpftool skeleton
+struct bpf_link;
+
+namespace tcpq::bpf {
+
+// What the programs hook, in the order of tcpq_bpf_program_attached.
+enum Hook : int {
+  kSetState,          // sock:inet_sock_set_state
+  kRetransmitSkb,     // tcp:tcp_retransmit_skb
+  kRetransmitSynack,  // tcp:tcp_retransmit_synack
+  kSendReset,         // tcp:tcp_send_reset
+  kReceiveReset,      // tcp:tcp_receive_reset
+  kIterTcp,           // iter/tcp: the walk that seeds the socket gauge
+  kHookCount,
+};
+
+// The program label of a hook: the tracepoint's name, "iter_tcp" for the
+// seeding walk.
+absl::string_view HookName(int hook);
+
+// How a hook's program is attached.
+enum class Attachment { kNone, kTpBtf, kRawTp, kIter };
+absl::string_view AttachmentName(Attachment attachment);
+
+struct LoadOptions {
+  bool allow_tp_btf = true;          // false: raw_tp only (tests the fallback)
+  std::vector<std::string> skip;     // HookName()s to treat as missing (tests)
+  bool histograms_by_netns = false;  // per-namespace histograms
+};
+
+// Map names of tcpq_bpf_map_update_failures_total, indexed by TCPQ_MAP_*.
+absl::string_view MapName(int map);
+
+class Programs {
+ public:
+  // Loads and attaches every hook it can: tp_btf first, raw_tp for a hook
+  // whose tp_btf program does not load or attach. An error when nothing at
+  // all could be loaded (no BPF, no BTF, no privilege), with libbpf's reason.
+  static absl::StatusOr<std::unique_ptr<Programs>> Load(
+      const LoadOptions& options);
+  ~Programs();
+  Programs(const Programs&) = delete;
+  Programs& operator=(const Programs&) = delete;
+
+  Attachment attachment(int hook) const { return attachment_[hook]; }
+  // The socket gauge and the histograms need per-socket storage, which only
+  // the tp_btf program of inet_sock_set_state has; the gauge also needs the
+  // seeding walk.
+  bool has_socket_storage() const {
+    return attachment_[kSetState] == Attachment::kTpBtf;
+  }
+  bool can_seed() const {
+    return has_socket_storage() && attachment_[kIterTcp] == Attachment::kIter;
+  }
+
+  // Counts the full sockets of the calling thread's network namespace into
+  // the socket gauge (iter/tcp only walks the namespace of the thread that
+  // creates the iterator). Sockets counted by a transition already are
+  // skipped by the program, so this may run any time after attaching.
+  absl::Status SeedCallingThreadNetns();
+
+  // Every namespace's counters, summed over the CPUs.
+  absl::Status ReadNetnsStats(
+      absl::FunctionRef<void(uint32_t netns, const tcpq_netns_stats&)> visit);
+  absl::Status DeleteNetnsStats(uint32_t netns);
+  absl::Status ReadSynack(
+      absl::FunctionRef<void(const tcpq_synack_key&, uint64_t)> visit);
+  absl::Status DeleteSynack(const tcpq_synack_key& key);
+  // Node-wide histogram `index` (a TCP state or TCPQ_HIST_CONNECT), summed
+  // over the CPUs.
+  absl::Status ReadHist(uint32_t index, tcpq_hist& out);
+  // Per-namespace histograms (LoadOptions::histograms_by_netns).
+  absl::Status ReadNetnsHists(
+      absl::FunctionRef<void(const tcpq_hist_key&, const tcpq_hist&)> visit);
+  absl::Status DeleteNetnsHist(const tcpq_hist_key& key);
+  absl::StatusOr<std::array<uint64_t, TCPQ_MAPS>> ReadMapFailures();
+
+ private:
+  Programs() = default;
+
+  tcpq_bpf* skel_ = nullptr;
+  std::array<bpf_link*, kHookCount> links_{};
+  std::array<Attachment, kHookCount> attachment_{};
+  int ncpus_ = 0;
+};
+
+}  // namespace tcpq::bpf

@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: GPL-2.0
+/* tcpq_exporter's BPF programs: TCP state transitions, retransmits, SYN-ACK
+ * retransmits and resets, aggregated in per-CPU maps that user space reads at
+ * scrape time. Nothing is sent to user space per event.
+ *
+ * Every hook has two entry points sharing one body: tp_btf (preferred: direct
+ * loads through BTF pointers, and the only one that can use socket storage)
+ * and raw_tp (fallback: bpf_probe_read through CO-RE). User space loads one of
+ * them per hook. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "tcpq.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define EEXIST 17
+#define IPPROTO_TCP_NUM 6
+
+/* Set by user space before loading: the running kernel's tcp_retransmit_skb
+ * tracepoint has a third argument `err` and fires for failed retransmits
+ * too (newer kernels); only err == 0 is a retransmit. */
+const volatile bool retransmit_has_err = false;
+/* Set by user space: histograms per namespace (netns_hists) instead of one
+ * node-wide set (hists). */
+const volatile bool hist_by_netns = false;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+  __uint(max_entries, TCPQ_MAX_NETNS);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u32);
+  __type(value, struct tcpq_netns_stats);
+} netns_stats SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+  __uint(max_entries, TCPQ_MAX_SYNACK_PORTS);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct tcpq_synack_key);
+  __type(value, __u64);
+} synack_retransmits SEC(".maps");
+
+/* No BPF_F_CLONE: a child cloned from a listener starts without storage. */
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct tcpq_sk_state);
+} sk_state SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, TCPQ_HISTS);
+  __type(key, __u32);
+  __type(value, struct tcpq_hist);
+} hists SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+  __uint(max_entries, TCPQ_MAX_NETNS_HISTS);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct tcpq_hist_key);
+  __type(value, struct tcpq_hist);
+} netns_hists SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, TCPQ_MAPS);
+  __type(key, __u32);
+  __type(value, __u64);
+} map_failures SEC(".maps");
+
+static const struct tcpq_netns_stats zero_stats;
+static const __u64 zero_u64;
+static const struct tcpq_hist zero_hist;
+
+static __always_inline void count_failure(__u32 map) {
+  __u64 *failures = bpf_map_lookup_elem(&map_failures, &map);
+  if (failures) __sync_fetch_and_add(failures, 1);
+}
+
+/* The namespace's counters, inserted on first use. A full map (or no memory)
+ * is counted, never silently ignored. */
+static __always_inline struct tcpq_netns_stats *netns_stats_get(__u32 netns) {
+  struct tcpq_netns_stats *stats = bpf_map_lookup_elem(&netns_stats, &netns);
+  if (stats) return stats;
+  long err = bpf_map_update_elem(&netns_stats, &netns, &zero_stats, BPF_NOEXIST);
+  if (err && err != -EEXIST) {
+    count_failure(TCPQ_MAP_NETNS_STATS);
+    return NULL;
+  }
+  return bpf_map_lookup_elem(&netns_stats, &netns);
+}
+
+/* Field reads. With `btf` (tp_btf, iter) the pointers are BTF pointers and a
+ * plain load suffices; otherwise (raw_tp) they are read with
+ * bpf_probe_read_kernel. `btf` is a constant in every caller, so only one
+ * branch is compiled. */
+static __always_inline __u32 sk_netns(const struct sock *sk, const bool btf) {
+  if (btf) return sk->__sk_common.skc_net.net->ns.inum;
+  return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+static __always_inline __u32 sk_protocol(const struct sock *sk,
+                                         const bool btf) {
+  if (btf) return sk->sk_protocol;
+  return BPF_CORE_READ(sk, sk_protocol);
+}
+
+static __always_inline __u32 sk_tcp_state(const struct sock *sk,
+                                          const bool btf) {
+  if (btf) return sk->__sk_common.skc_state;
+  return BPF_CORE_READ(sk, __sk_common.skc_state);
+}
+
+static __always_inline void observe(__u32 netns, __u32 index, __u64 ns) {
+  struct tcpq_hist *hist;
+  if (hist_by_netns) {
+    struct tcpq_hist_key key = {.netns = netns, .index = index};
+    hist = bpf_map_lookup_elem(&netns_hists, &key);
+    if (!hist) {
+      long err =
+          bpf_map_update_elem(&netns_hists, &key, &zero_hist, BPF_NOEXIST);
+      if (err && err != -EEXIST) {
+        count_failure(TCPQ_MAP_NETNS_HISTS);
+        return;
+      }
+      hist = bpf_map_lookup_elem(&netns_hists, &key);
+    }
+  } else {
+    hist = bpf_map_lookup_elem(&hists, &index);
+  }
+  if (!hist) return;
+  __u32 slot = tcpq_hist_slot(ns);
+  __sync_fetch_and_add(&hist->slots[slot & (TCPQ_HIST_SLOTS - 1)], 1);
+  __sync_fetch_and_add(&hist->sum_ns, ns);
+}
+
+/* sockets[state] += delta for a countable state. The barrier keeps clang from
+ * merging the two checks into one range check the verifier cannot follow. */
+static __always_inline void add_socket(struct tcpq_netns_stats *stats,
+                                       __u32 state, __s64 delta) {
+  if (state == 0 || state == TCPQ_TCP_CLOSE) return;
+  barrier_var(state);
+  if (state < TCPQ_STATES) __sync_fetch_and_add(&stats->sockets[state], delta);
+}
+
+static __always_inline void handle_set_state(const struct sock *sk,
+                                             int oldstate, int newstate,
+                                             const bool btf) {
+  if (sk_protocol(sk, btf) != IPPROTO_TCP_NUM) return;
+  __u32 netns = sk_netns(sk, btf);
+  struct tcpq_netns_stats *stats = netns_stats_get(netns);
+
+  /* The socket gauge counts each socket in the state its storage names, so
+   * a socket is counted at most once whatever order the seeding walk and the
+   * transitions come in, and a transition this program missed is repaired
+   * by the next one. Without storage (raw_tp) there is no gauge. */
+  if (btf) {
+    struct tcpq_sk_state *st = bpf_sk_storage_get(
+        &sk_state, (struct sock *)sk, NULL,
+        newstate != TCPQ_TCP_CLOSE ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+    if (!st) {
+      if (newstate != TCPQ_TCP_CLOSE) count_failure(TCPQ_MAP_SK_STATE);
+    } else {
+      __u32 counted = st->state;
+      __u64 now = bpf_ktime_get_ns();
+      if (stats) add_socket(stats, counted, -1);
+      if (counted == (__u32)oldstate && st->entered_ns &&
+          now > st->entered_ns) {
+        __u64 duration = now - st->entered_ns;
+        observe(netns, counted, duration);
+        if (oldstate == TCPQ_TCP_SYN_SENT &&
+            newstate == TCPQ_TCP_ESTABLISHED)
+          observe(netns, TCPQ_HIST_CONNECT, duration);
+      }
+      if (newstate != TCPQ_TCP_CLOSE && newstate > 0 &&
+          newstate < TCPQ_STATES && stats) {
+        add_socket(stats, newstate, 1);
+        st->state = newstate;
+        st->entered_ns = now;
+      } else {
+        st->state = 0;
+        st->entered_ns = 0;
+      }
+    }
+  }
+
+  if (!stats) return;
+  if (oldstate == TCPQ_TCP_CLOSE && newstate == TCPQ_TCP_SYN_SENT)
+    stats->connect_attempts++;
+  else if (oldstate == TCPQ_TCP_SYN_SENT && newstate == TCPQ_TCP_ESTABLISHED)
+    stats->opened_active++;
+  else if (oldstate == TCPQ_TCP_SYN_RECV && newstate == TCPQ_TCP_ESTABLISHED)
+    stats->opened_passive++;
+  else if (oldstate == TCPQ_TCP_SYN_SENT && newstate == TCPQ_TCP_CLOSE)
+    stats->connect_failures++;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(set_state_btf, const struct sock *sk, const int oldstate,
+             const int newstate) {
+  handle_set_state(sk, oldstate, newstate, true);
+  return 0;
+}
+
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(set_state_raw, const struct sock *sk, const int oldstate,
+             const int newstate) {
+  handle_set_state(sk, oldstate, newstate, false);
+  return 0;
+}
+
+static __always_inline void handle_retransmit(const struct sock *sk,
+                                              const bool btf) {
+  __u32 state = sk_tcp_state(sk, btf);
+  struct tcpq_netns_stats *stats = netns_stats_get(sk_netns(sk, btf));
+  if (stats && state < TCPQ_STATES) stats->retransmits[state]++;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(retransmit_skb_btf, const struct sock *sk) {
+  if (retransmit_has_err && (int)ctx[2] != 0) return 0;
+  handle_retransmit(sk, true);
+  return 0;
+}
+
+SEC("raw_tp/tcp_retransmit_skb")
+int BPF_PROG(retransmit_skb_raw, const struct sock *sk) {
+  if (retransmit_has_err && (int)ctx[2] != 0) return 0;
+  handle_retransmit(sk, false);
+  return 0;
+}
+
+static __always_inline void handle_retransmit_synack(
+    const struct sock *sk, const struct request_sock *req, const bool btf) {
+  struct tcpq_synack_key key = {};
+  key.netns = sk_netns(sk, btf);
+  key.port = btf ? req->__req_common.skc_num
+                 : BPF_CORE_READ(req, __req_common.skc_num);
+  __u64 *count = bpf_map_lookup_elem(&synack_retransmits, &key);
+  if (!count) {
+    long err = bpf_map_update_elem(&synack_retransmits, &key, &zero_u64,
+                                   BPF_NOEXIST);
+    if (err && err != -EEXIST) {
+      count_failure(TCPQ_MAP_SYNACK);
+      return;
+    }
+    count = bpf_map_lookup_elem(&synack_retransmits, &key);
+    if (!count) return;
+  }
+  (*count)++;
+}
+
+SEC("tp_btf/tcp_retransmit_synack")
+int BPF_PROG(retransmit_synack_btf, const struct sock *sk,
+             const struct request_sock *req) {
+  handle_retransmit_synack(sk, req, true);
+  return 0;
+}
+
+SEC("raw_tp/tcp_retransmit_synack")
+int BPF_PROG(retransmit_synack_raw, const struct sock *sk,
+             const struct request_sock *req) {
+  handle_retransmit_synack(sk, req, false);
+  return 0;
+}
+
+/* A reset sent without a socket (e.g. to a closed port) belongs to the
+ * namespace of the device the offending segment came in on. */
+static __always_inline void handle_send_reset(const struct sock *sk,
+                                              const struct sk_buff *skb,
+                                              const bool btf) {
+  __u32 netns = 0;
+  if (sk) {
+    netns = sk_netns(sk, btf);
+  } else if (skb) {
+    netns = btf ? skb->dev->nd_net.net->ns.inum
+                : BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+  }
+  if (netns == 0) return;
+  struct tcpq_netns_stats *stats = netns_stats_get(netns);
+  if (stats) stats->resets_sent++;
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(send_reset_btf, const struct sock *sk, const struct sk_buff *skb) {
+  handle_send_reset(sk, skb, true);
+  return 0;
+}
+
+SEC("raw_tp/tcp_send_reset")
+int BPF_PROG(send_reset_raw, const struct sock *sk, const struct sk_buff *skb) {
+  handle_send_reset(sk, skb, false);
+  return 0;
+}
+
+static __always_inline void handle_receive_reset(const struct sock *sk,
+                                                 const bool btf) {
+  struct tcpq_netns_stats *stats = netns_stats_get(sk_netns(sk, btf));
+  if (stats) stats->resets_received++;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(receive_reset_btf, const struct sock *sk) {
+  handle_receive_reset(sk, true);
+  return 0;
+}
+
+SEC("raw_tp/tcp_receive_reset")
+int BPF_PROG(receive_reset_raw, const struct sock *sk) {
+  handle_receive_reset(sk, false);
+  return 0;
+}
+
+/* Seeds the socket gauge with the full sockets of the namespace the iterator
+ * was created in (iter/tcp walks only that one). A socket already given
+ * storage by a transition since the programs were attached is counted
+ * there and skipped here. Timewait and request sockets are not full sockets
+ * (bpf_skc_to_tcp_sock returns NULL): TIME_WAIT is read from sockstat. */
+SEC("iter/tcp")
+int seed_sockets(struct bpf_iter__tcp *ctx) {
+  struct sock_common *skc = ctx->sk_common;
+  if (!skc) return 0;
+  struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
+  if (!tp) return 0;
+  __u32 state = skc->skc_state;
+  if (state == 0 || state == TCPQ_TCP_CLOSE || state >= TCPQ_STATES) return 0;
+  struct tcpq_sk_state *st =
+      bpf_sk_storage_get(&sk_state, tp, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+  if (!st) {
+    count_failure(TCPQ_MAP_SK_STATE);
+    return 0;
+  }
+  if (st->state) return 0;
+  struct tcpq_netns_stats *stats = netns_stats_get(skc->skc_net.net->ns.inum);
+  if (!stats) return 0;
+  st->state = state;
+  st->entered_ns = 0; /* unknown: no duration is observed for it */
+  add_socket(stats, state, 1);
+  return 0;
+}

@@ -1,0 +1,128 @@
+/* Types and constants shared by the BPF programs (tcpq.bpf.c) and user space
+ * (loader.cc): map keys, map values, indexes. Plain C, fixed-width kernel
+ * types, no padding surprises: both sides must agree byte for byte. */
+#ifndef TCPQ_BPF_TCPQ_H_
+#define TCPQ_BPF_TCPQ_H_
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* TCP states as the kernel numbers them (include/net/tcp_states.h). */
+#define TCPQ_TCP_ESTABLISHED 1
+#define TCPQ_TCP_SYN_SENT 2
+#define TCPQ_TCP_SYN_RECV 3
+#define TCPQ_TCP_FIN_WAIT1 4
+#define TCPQ_TCP_FIN_WAIT2 5
+#define TCPQ_TCP_TIME_WAIT 6
+#define TCPQ_TCP_CLOSE 7
+#define TCPQ_TCP_CLOSE_WAIT 8
+#define TCPQ_TCP_LAST_ACK 9
+#define TCPQ_TCP_LISTEN 10
+#define TCPQ_TCP_CLOSING 11
+/* Array size for per-state values, indexed by the state number; index 0 is
+ * unused. Request sockets (NEW_SYN_RECV, 12) and bound-only sockets (13) are
+ * not full sockets and are not counted. */
+#define TCPQ_STATES 12
+
+/* Counters and the socket gauge of one network namespace. Per-CPU: user space
+ * sums the CPUs. sockets[] is signed because one CPU may see a socket leave a
+ * state that another CPU saw it enter. */
+struct tcpq_netns_stats {
+  __s64 sockets[TCPQ_STATES];
+  __u64 retransmits[TCPQ_STATES];
+  __u64 connect_attempts; /* CLOSE -> SYN_SENT */
+  __u64 opened_active;    /* SYN_SENT -> ESTABLISHED */
+  __u64 opened_passive;   /* SYN_RECV -> ESTABLISHED */
+  __u64 connect_failures; /* SYN_SENT -> CLOSE */
+  __u64 resets_sent;      /* tcp:tcp_send_reset */
+  __u64 resets_received;  /* tcp:tcp_receive_reset */
+};
+
+/* Key of the SYN-ACK retransmit map: the listener's namespace and port. */
+struct tcpq_synack_key {
+  __u32 netns;
+  __u16 port; /* host byte order */
+  __u16 pad;  /* always 0 */
+};
+
+/* Per-socket storage (BPF_MAP_TYPE_SK_STORAGE, freed with the socket). */
+struct tcpq_sk_state {
+  __u64 entered_ns; /* bpf_ktime_get_ns() when it entered `state`, 0: unknown */
+  __u32 state;      /* the state counted in sockets[], 0: not counted */
+  __u32 pad;
+};
+
+/* Histograms: slot i counts durations d with 2^(i-31) s < d <= 2^(i-30) s
+ * (slot 0: d <= 2^-30 s), so 2^(i-30) seconds, a power of two in seconds,
+ * is an inclusive upper bound as Prometheus' `le` requires. sum_ns is the
+ * exact sum of the durations in nanoseconds. */
+#define TCPQ_HIST_SLOTS 64
+#define TCPQ_HIST_SLOT0_LOG2_SECONDS (-30)
+struct tcpq_hist {
+  __u64 slots[TCPQ_HIST_SLOTS];
+  __u64 sum_ns;
+};
+
+#define TCPQ_ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* floor(log2(v)) for v > 0, without loops (BPF). */
+static TCPQ_ALWAYS_INLINE __u32 tcpq_log2(__u64 v) {
+  __u32 r = (v > 0xFFFFFFFFULL) << 5;
+  __u32 shift;
+  v >>= r;
+  shift = (v > 0xFFFF) << 4;
+  v >>= shift;
+  r |= shift;
+  shift = (v > 0xFF) << 3;
+  v >>= shift;
+  r |= shift;
+  shift = (v > 0xF) << 2;
+  v >>= shift;
+  r |= shift;
+  shift = (v > 0x3) << 1;
+  v >>= shift;
+  r |= shift;
+  r |= (__u32)(v >> 1);
+  return r;
+}
+
+/* The histogram slot of a duration of `ns` nanoseconds: the smallest i with
+ * ns <= 2^(i-30) * 1e9, clamped to the last slot. With j the smallest j with
+ * ns <= 2^j, i is j or j + 1 because 2^29 < 1e9 < 2^30; one exact integer
+ * comparison decides (no division on the hot path). */
+static TCPQ_ALWAYS_INLINE __u32 tcpq_hist_slot(__u64 ns) {
+  __u32 j = ns <= 1 ? 0 : tcpq_log2(ns - 1) + 1; /* 0..64 */
+  int fits;
+  if (j < 30)
+    fits = (ns << (30 - j)) <= 1000000000ULL; /* ns << (30-j) <= 2^30 */
+  else
+    fits = ns <= (1000000000ULL << (j - 30)); /* j - 30 <= 34: no overflow */
+  __u32 slot = fits ? j : j + 1;
+  return slot < TCPQ_HIST_SLOTS ? slot : TCPQ_HIST_SLOTS - 1;
+}
+
+/* Indexes of the histograms: 1..11 time spent in that state, then the
+ * connect (SYN_SENT -> ESTABLISHED) duration. */
+#define TCPQ_HIST_CONNECT TCPQ_STATES
+#define TCPQ_HISTS (TCPQ_STATES + 1)
+
+/* Key of the per-namespace histograms (--collector.bpf.histogram-netns). */
+struct tcpq_hist_key {
+  __u32 netns;
+  __u32 index; /* as above */
+};
+
+/* Indexes of the map-update failure counters, one per bounded map. */
+#define TCPQ_MAP_NETNS_STATS 0
+#define TCPQ_MAP_SYNACK 1
+#define TCPQ_MAP_SK_STATE 2
+#define TCPQ_MAP_NETNS_HISTS 3
+#define TCPQ_MAPS 4
+
+/* Bounds of the hash maps. */
+#define TCPQ_MAX_NETNS 8192
+#define TCPQ_MAX_SYNACK_PORTS 16384
+#define TCPQ_MAX_NETNS_HISTS 16384
+
+#endif /* TCPQ_BPF_TCPQ_H_ */
