@@ -19,6 +19,9 @@ ABSL_FLAG(std::string, web_listen_address, ":9715",
           "[IPv4]:port; an empty host listens on every IPv4 address.");
 ABSL_FLAG(std::string, web_telemetry_path, "/metrics",
           "Path under which to expose metrics.");
+ABSL_FLAG(std::string, web_config_file, "",
+          "Path to a web configuration file (the Prometheus exporter-toolkit "
+          "format) that enables TLS and/or basic authentication.");
 ABSL_FLAG(std::string, netns, "all",
           "Network namespaces to read: 'all' (every namespace found through "
           "<path.procfs>/*/ns/net and <path.run-netns>) or 'host' (only the "
@@ -40,9 +43,15 @@ namespace {
 
 // Spellings of the general flags; collectors add collector.<name> and their
 // own options (see collector_registry.cc).
-constexpr const char* kGeneralFlags[] = {
-    "web.listen-address", "web.telemetry-path", "netns", "path.procfs",
-    "path.run-netns",     "log.level",          "help",  "version"};
+constexpr const char* kGeneralFlags[] = {"web.listen-address",
+                                         "web.telemetry-path",
+                                         "web.config.file",
+                                         "netns",
+                                         "path.procfs",
+                                         "path.run-netns",
+                                         "log.level",
+                                         "help",
+                                         "version"};
 
 std::string AbslName(absl::string_view spelling) {
   return absl::StrReplaceAll(spelling, {{".", "_"}, {"-", "_"}});
@@ -101,6 +110,7 @@ absl::StatusOr<Config> BuildConfig() {
                      "or under '/-/', got \"",
                      config.telemetry_path, "\""));
   }
+  config.web_config_file = absl::GetFlag(FLAGS_web_config_file);
   const std::string netns = absl::GetFlag(FLAGS_netns);
   if (netns != "all" && netns != "host") {
     return absl::InvalidArgumentError(

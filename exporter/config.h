@@ -13,6 +13,7 @@ struct Config {
   std::string listen_address;  // as given, e.g. ":9715"
   std::string civetweb_port;   // the same in civetweb's syntax, "9715"
   std::string telemetry_path;
+  std::string web_config_file;  // --web.config.file; empty: plain HTTP, no auth
   procfs::DiscoveryOptions discovery;
   log::Level log_level = log::Level::kInfo;
 };

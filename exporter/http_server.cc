@@ -2,12 +2,17 @@
 
 #include <arpa/inet.h>
 #include <civetweb.h>
+#include <dlfcn.h>
+#include <link.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -19,14 +24,16 @@
 namespace tcpq {
 namespace {
 
+// `extra_headers`: complete header lines, each ending in \r\n.
 void Reply(mg_connection* conn, int status, absl::string_view content_type,
-           absl::string_view body) {
+           absl::string_view body, absl::string_view extra_headers = "") {
   mg_printf(conn,
             "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
-            "Cache-Control: no-store\r\n\r\n",
+            "Cache-Control: no-store\r\n%.*s\r\n",
             status, mg_get_response_code_text(conn, status),
             static_cast<int>(content_type.size()), content_type.data(),
-            body.size());
+            body.size(), static_cast<int>(extra_headers.size()),
+            extra_headers.data());
   mg_write(conn, body.data(), body.size());
 }
 
@@ -65,14 +72,107 @@ std::string BindError(const std::string& civetweb_port) {
   return "";
 }
 
+// Debian's civetweb 1.15 is built for the OpenSSL 1.1 API and loads libssl
+// at run time (dlopen). OpenSSL 3 no longer exports SSL_get_peer_certificate
+// (it is a macro for SSL_get1_peer_certificate now), so civetweb's table of
+// OpenSSL functions keeps a null pointer in that slot and each worker calls
+// it after every TLS handshake: a segfault. This fills that one slot with
+// the function the macro names (same contract: a new reference, which
+// civetweb frees). The table is an array of {const char* name; int
+// required; void* function} in civetweb's writable data; it is complete
+// once civetweb calls init_ssl, before any connection is accepted.
+struct Segment {
+  uintptr_t begin, end;
+  bool writable;
+};
+
+int CollectCivetwebSegments(dl_phdr_info* info, size_t /*size*/, void* out) {
+  if (info->dlpi_name == nullptr ||
+      std::strstr(info->dlpi_name, "/libcivetweb.so") == nullptr) {
+    return 0;
+  }
+  auto* segments = static_cast<std::vector<Segment>*>(out);
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    const uintptr_t begin = info->dlpi_addr + ph.p_vaddr;
+    segments->push_back({begin, begin + ph.p_memsz, (ph.p_flags & PF_W) != 0});
+  }
+  return 1;
+}
+
+absl::Status RepairCivetwebTlsTable() {
+  static constexpr char kName[] = "SSL_get_peer_certificate";  // with NUL
+  std::vector<Segment> segments;
+  dl_iterate_phdr(&CollectCivetwebSegments, &segments);
+  const auto is_name = [&](uintptr_t p) {
+    for (const Segment& s : segments) {
+      if (p >= s.begin && p + sizeof(kName) <= s.end) {
+        return std::memcmp(reinterpret_cast<const void*>(p), kName,
+                           sizeof(kName)) == 0;
+      }
+    }
+    return false;
+  };
+  for (const Segment& s : segments) {
+    if (!s.writable) continue;
+    for (uintptr_t p = (s.begin + 7) & ~uintptr_t{7}; p + 24 <= s.end; p += 8) {
+      uintptr_t entry[3];
+      std::memcpy(entry, reinterpret_cast<const void*>(p), sizeof(entry));
+      if (!is_name(entry[0])) continue;
+      if (entry[1] > 16) {
+        return absl::FailedPreconditionError(
+            "this civetweb's table of OpenSSL functions has an unknown "
+            "layout; TLS would crash it");
+      }
+      if (entry[2] == 0) {
+        X509* (*get1)(const SSL*) = &SSL_get1_peer_certificate;
+        std::memcpy(reinterpret_cast<void*>(p + 16), &get1, sizeof(get1));
+      }
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();  // built for OpenSSL 3 or linked directly: fine
+}
+
+// civetweb dlopen()s OpenSSL by the unversioned names, which only the -dev
+// package's symlinks provide; without them it fails with a vague error.
+absl::Status CheckCivetwebCanLoadOpenSsl() {
+  for (const char* name : {"libcrypto.so", "libssl.so"}) {
+    if (dlopen(name, RTLD_NOW | RTLD_GLOBAL) == nullptr) {  // kept loaded
+      const char* error = dlerror();
+      return absl::FailedPreconditionError(absl::StrCat(
+          "TLS needs ", name,
+          " (civetweb loads OpenSSL by that name; Debian package libssl-dev): ",
+          error != nullptr ? error : "dlopen failed"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     const HttpOptions& options, ScrapeFn scrape) {
   std::unique_ptr<HttpServer> server(
       new HttpServer(options, std::move(scrape)));
+  const bool tls = server->options_.web.tls.has_value();
+  if (tls && mg_check_feature(2) == 0) {
+    return absl::FailedPreconditionError(
+        "tls_server_config is set but this civetweb has no TLS support");
+  }
+  if (tls) {
+    if (absl::Status s = CheckCivetwebCanLoadOpenSsl(); !s.ok()) return s;
+  }
+  if (!server->options_.web.basic_auth_users.empty()) {
+    server->auth_ = std::make_unique<BasicAuthenticator>(
+        server->options_.web.basic_auth_users);
+  }
+  // A trailing "s" makes civetweb speak TLS on the port.
+  const std::string listening_ports =
+      absl::StrCat(server->options_.civetweb_port, tls ? "s" : "");
   const char* civet_options[] = {"listening_ports",
-                                 server->options_.civetweb_port.c_str(),
+                                 listening_ports.c_str(),
                                  "num_threads",
                                  "4",
                                  "request_timeout_ms",
@@ -85,12 +185,16 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   // civetweb logs to stderr by itself unless told otherwise; we report the
   // error through mg_start2's error text instead.
   callbacks.log_message = [](const mg_connection*, const char*) { return 1; };
+  if (tls) callbacks.init_ssl = &HttpServer::InitSsl;
   mg_init_data init{&callbacks, server.get(), civet_options};
   char error_text[256] = "";
   unsigned error_code = 0;
   mg_error_data error{&error_code, error_text, sizeof(error_text)};
   server->context_ = mg_start2(&init, &error);
   if (server->context_ == nullptr) {
+    if (!server->tls_error_.empty()) {
+      return absl::InvalidArgumentError(server->tls_error_);
+    }
     const std::string reason = BindError(options.civetweb_port);
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.civetweb_port, ": ",
@@ -119,7 +223,28 @@ int HttpServer::HandleRequest(mg_connection* conn, void* self) {
   return static_cast<HttpServer*>(self)->Handle(conn);
 }
 
+// civetweb's init_ssl: our settings on its SSL_CTX; 1 = certificate set.
+int HttpServer::InitSsl(void* ssl_ctx, void* self) {
+  HttpServer* server = static_cast<HttpServer*>(self);
+  absl::Status status = RepairCivetwebTlsTable();
+  if (status.ok()) {
+    status = ConfigureTlsContext(*server->options_.web.tls,
+                                 static_cast<ssl_ctx_st*>(ssl_ctx));
+  }
+  if (!status.ok()) {
+    server->tls_error_ = std::string(status.message());
+    return -1;
+  }
+  return 1;
+}
+
 int HttpServer::Handle(mg_connection* conn) {
+  // Every path, as the exporter-toolkit does.
+  if (auth_ != nullptr && !auth_->Check(mg_get_header(conn, "Authorization"))) {
+    Reply(conn, 401, "text/plain; charset=utf-8", "Unauthorized\n",
+          "WWW-Authenticate: Basic realm=\"tcpq_exporter\"\r\n");
+    return 401;
+  }
   const mg_request_info* request = mg_get_request_info(conn);
   const absl::string_view uri =
       request->local_uri != nullptr ? request->local_uri : "";

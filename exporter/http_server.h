@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "exporter/web_config.h"
 #include "prometheus/metric_family.h"
 
 struct mg_connection;
@@ -17,9 +18,12 @@ namespace tcpq {
 struct HttpOptions {
   std::string civetweb_port;   // "9715" or "127.0.0.1:9715"
   std::string telemetry_path;  // "/metrics"
+  WebConfig web;               // TLS and basic auth (--web.config.file)
 };
 
-// Serves /, the telemetry path, /-/healthy and /-/ready on CivetWeb.
+// Serves /, the telemetry path, /-/healthy and /-/ready on CivetWeb, over
+// TLS when options.web.tls is set, every path behind basic auth when
+// options.web.basic_auth_users is not empty.
 // prometheus-cpp's Exposer serves only metric paths, so the landing page and
 // health endpoints need a server of our own; the exposition format still comes
 // from prometheus-cpp's TextSerializer.
@@ -36,6 +40,8 @@ class HttpServer {
 
   // /-/ready answers 200 once this is set.
   void SetReady(bool ready) { ready_ = ready; }
+  bool Tls() const { return options_.web.tls.has_value(); }
+  bool BasicAuth() const { return auth_ != nullptr; }
   // The ports actually bound (to learn the port of ":0").
   std::vector<int> ListeningPorts() const;
 
@@ -44,11 +50,14 @@ class HttpServer {
       : options_(std::move(options)), scrape_(std::move(scrape)) {}
 
   static int HandleRequest(struct mg_connection* conn, void* self);
+  static int InitSsl(void* ssl_ctx, void* self);
   int Handle(struct mg_connection* conn);
 
   const HttpOptions options_;
   const ScrapeFn scrape_;
   std::atomic<bool> ready_{false};
+  std::unique_ptr<BasicAuthenticator> auth_;  // null: no basic auth
+  std::string tls_error_;                     // set by InitSsl on failure
   mg_context* context_ = nullptr;
 };
 

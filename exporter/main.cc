@@ -10,6 +10,7 @@
 #include "exporter/config.h"
 #include "exporter/http_server.h"
 #include "exporter/log.h"
+#include "exporter/web_config.h"
 
 namespace {
 
@@ -29,6 +30,24 @@ int Run(int argc, char** argv) {
   }
   const tcpq::Config& config = command_line->config;
   tcpq::log::SetMinLevel(config.log_level);
+
+  tcpq::WebConfig web_config;
+  if (!config.web_config_file.empty()) {
+    absl::StatusOr<tcpq::WebConfig> loaded =
+        tcpq::LoadWebConfig(config.web_config_file);
+    if (!loaded.ok()) {
+      tcpq::log::Error("invalid web config",
+                       {{"err", std::string(loaded.status().message())}});
+      return kExitUsage;
+    }
+    web_config = *std::move(loaded);
+    if (web_config.has_http_server_config) {
+      tcpq::log::Info(
+          "http_server_config of the web config is not supported "
+          "and ignored",
+          {{"file", config.web_config_file}});
+    }
+  }
 
   absl::StatusOr<std::unique_ptr<tcpq::Scraper>> scraper =
       tcpq::Scraper::Create(config.discovery);
@@ -55,8 +74,9 @@ int Run(int argc, char** argv) {
        {"netns", config.discovery.all ? "all" : "host"}});
   tcpq::Scraper* scraper_ptr = scraper->get();
   absl::StatusOr<std::unique_ptr<tcpq::HttpServer>> server =
-      tcpq::HttpServer::Start({config.civetweb_port, config.telemetry_path},
-                              [scraper_ptr] { return scraper_ptr->Scrape(); });
+      tcpq::HttpServer::Start(
+          {config.civetweb_port, config.telemetry_path, std::move(web_config)},
+          [scraper_ptr] { return scraper_ptr->Scrape(); });
   if (!server.ok()) {
     tcpq::log::Error("cannot start web server",
                      {{"address", config.listen_address},
@@ -64,8 +84,11 @@ int Run(int argc, char** argv) {
     return kExitUsage;
   }
   (*server)->SetReady(true);
-  tcpq::log::Info("listening", {{"address", config.listen_address},
-                                {"telemetry_path", config.telemetry_path}});
+  tcpq::log::Info("listening",
+                  {{"address", config.listen_address},
+                   {"telemetry_path", config.telemetry_path},
+                   {"tls", (*server)->Tls() ? "true" : "false"},
+                   {"basic_auth", (*server)->BasicAuth() ? "true" : "false"}});
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

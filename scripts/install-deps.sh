@@ -9,8 +9,10 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   prometheus-cpp-dev libcivetweb-dev libabsl-dev libre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # --web.config.file: YAML parser, OpenSSL (TLS under civetweb), libxcrypt (bcrypt)
+  libyaml-cpp-dev libssl-dev libcrypt-dev
   # tests: real kernel tools and real Prometheus tooling
-  python3 iproute2 nftables curl prometheus prometheus-alertmanager
+  python3 iproute2 nftables curl openssl prometheus prometheus-alertmanager
 )
 # Node.js runs the manifest schema validator; the machine image may ship its
 # own build (which bundles npm and conflicts with Debian's npm package).
