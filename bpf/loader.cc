@@ -148,12 +148,16 @@ namespace {
 // and attaches them. A program that loads but does not attach is left
 // unattached (kNone); a failed load is an error.
 absl::StatusOr<std::pair<tcpq_bpf*, std::array<bpf_link*, kHookCount>>>
-LoadChoice(const Choice& choice, bool retransmit_has_err, bool hist_by_netns,
+LoadChoice(const Choice& choice, bool retransmit_has_err,
+           const LoadOptions& options,
            std::array<Attachment, kHookCount>& attached) {
   tcpq_bpf* skel = tcpq_bpf__open();
   if (skel == nullptr) return Errno("opening the BPF object", errno);
   skel->rodata->retransmit_has_err = retransmit_has_err;
-  skel->rodata->hist_by_netns = hist_by_netns;
+  skel->rodata->hist_by_netns = options.histograms_by_netns;
+  if (options.max_netns > 0) {
+    bpf_map__set_max_entries(skel->maps.netns_stats, options.max_netns);
+  }
   const auto programs = ProgramsOf(skel);
   for (int hook = 0; hook < kHookCount; ++hook) {
     const auto [btf_program, raw_program] = programs[hook];
@@ -223,8 +227,7 @@ absl::StatusOr<std::unique_ptr<Programs>> Programs::Load(
     std::unique_ptr<Programs> programs(new Programs());
     programs->ncpus_ = ncpus;
     absl::StatusOr<std::pair<tcpq_bpf*, std::array<bpf_link*, kHookCount>>>
-        loaded = LoadChoice(choice, has_err, options.histograms_by_netns,
-                            programs->attachment_);
+        loaded = LoadChoice(choice, has_err, options, programs->attachment_);
     if (!loaded.ok()) return loaded.status();
     programs->skel_ = loaded->first;
     programs->links_ = loaded->second;

@@ -44,6 +44,7 @@ struct LoadOptions {
   bool allow_tp_btf = true;          // false: raw_tp only (tests the fallback)
   std::vector<std::string> skip;     // HookName()s to treat as missing (tests)
   bool histograms_by_netns = false;  // per-namespace histograms
+  uint32_t max_netns = 0;  // bound of netns_stats; 0: TCPQ_MAX_NETNS (tests)
 };
 
 // Map names of tcpq_bpf_map_update_failures_total, indexed by TCPQ_MAP_*.

@@ -20,7 +20,8 @@
 // the namespace's /proc/net/sockstat ("tw"), O(1).
 //
 // Test hooks (environment): TCPQ_BPF_NO_TP_BTF=1 attaches the raw_tp
-// fallbacks only; TCPQ_BPF_SKIP=hook[,hook] treats those hooks as missing.
+// fallbacks only; TCPQ_BPF_SKIP=hook[,hook] treats those hooks as missing;
+// TCPQ_BPF_MAX_NETNS=N bounds the per-namespace map to N entries.
 
 #include <cstdlib>
 #include <string>
@@ -30,6 +31,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "bpf/convert.h"
@@ -307,8 +309,9 @@ class BpfCollector : public Collector {
           continue;
         }
         out.Counter("tcpq_retransmits_total",
-                    "Segments retransmitted, by the socket's state "
-                    "(syn_sent: SYN retries) (tcp:tcp_retransmit_skb).",
+                    "Retransmissions (tcp:tcp_retransmit_skb; one may carry "
+                    "several segments), by the socket's state (syn_sent: SYN "
+                    "retries).",
                     {{"netns", netns}, {"state", StateName(state)}},
                     static_cast<double>(s.retransmits[state]));
       }
@@ -380,6 +383,9 @@ absl::StatusOr<std::unique_ptr<Collector>> NewBpfCollector() {
   }
   if (const char* skip = std::getenv("TCPQ_BPF_SKIP"); skip != nullptr) {
     options.skip = absl::StrSplit(skip, ',', absl::SkipEmpty());
+  }
+  if (const char* max = std::getenv("TCPQ_BPF_MAX_NETNS"); max != nullptr) {
+    if (!absl::SimpleAtoi(max, &options.max_netns)) options.max_netns = 0;
   }
   absl::StatusOr<std::unique_ptr<Programs>> programs = Programs::Load(options);
   if (!programs.ok()) {

@@ -483,6 +483,41 @@ class BpfTest(unittest.TestCase):
         self.assertIn('level=warn msg="some bpf programs not attached"', exporter.stderr)
         self.assertIn("tcp_receive_reset=none", exporter.stderr)
 
+    def test_full_map_is_counted_not_silently_lost(self):
+        """TCPQ_BPF_MAX_NETNS=1 bounds the per-namespace map to one entry.
+        A first namespace (or any other activity on the node) takes it, so
+        every event of the second namespace fails its insert: each is counted
+        in tcpq_bpf_map_update_failures_total{map="netns_stats"}, at least
+        one per state transition (ten per connection), and nothing crashes."""
+        n = 3
+        port = free_port()
+        os.environ["TCPQ_BPF_MAX_NETNS"] = "1"
+        try:
+            with Netns("full1") as first, Netns("full2") as second, \
+                    Exporter() as exporter:
+                connect = f"""
+                    import socket
+                    l = socket.socket(); l.bind(("127.0.0.1", {port})); l.listen(8)
+                    for _ in range({n}):
+                        c = socket.create_connection(("127.0.0.1", {port}))
+                        s, _ = l.accept()
+                        c.close(); s.close()
+                    """
+                run_py(first, connect)
+                before = one(exporter.scrape(), "tcpq_bpf_map_update_failures_total",
+                             map="netns_stats")
+                run_py(second, connect)
+                samples = exporter.scrape()
+        finally:
+            del os.environ["TCPQ_BPF_MAX_NETNS"]
+        failures = one(samples, "tcpq_bpf_map_update_failures_total", map="netns_stats")
+        self.assertGreaterEqual(failures - before, 10 * n)
+        self.assertEqual(one(samples, "tcpq_connect_attempts_total", netns=second.inode), 0)
+        self.assertEqual(one(samples, "tcpq_collector_success", collector="bpf"), 1)
+        for name in ("synack_retransmits", "sk_state", "netns_hists"):
+            self.assertEqual(one(samples, "tcpq_bpf_map_update_failures_total", map=name),
+                             0, name)
+
     def test_without_bpf_syscall_bpf_is_off_and_the_rest_serves(self):
         """The bpf() system call refused with EPERM by a seccomp filter (what
         a container runtime's default profile does): the exporter logs why
