@@ -161,6 +161,12 @@ LoadChoice(const Choice& choice, bool retransmit_has_err,
   const auto programs = ProgramsOf(skel);
   for (int hook = 0; hook < kHookCount; ++hook) {
     const auto [btf_program, raw_program] = programs[hook];
+    if (raw_program != nullptr &&
+        std::find(options.break_tp_btf.begin(), options.break_tp_btf.end(),
+                  HookName(hook)) != options.break_tp_btf.end()) {
+      // A type whose context the program cannot read: the load fails.
+      bpf_program__set_type(btf_program, BPF_PROG_TYPE_SOCKET_FILTER);
+    }
     bpf_program__set_autoload(btf_program,
                               choice[hook] == Attachment::kTpBtf ||
                                   choice[hook] == Attachment::kIter);

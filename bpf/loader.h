@@ -41,8 +41,11 @@ enum class Attachment { kNone, kTpBtf, kRawTp, kIter };
 absl::string_view AttachmentName(Attachment attachment);
 
 struct LoadOptions {
-  bool allow_tp_btf = true;          // false: raw_tp only (tests the fallback)
-  std::vector<std::string> skip;     // HookName()s to treat as missing (tests)
+  bool allow_tp_btf = true;       // false: raw_tp only (tests the fallback)
+  std::vector<std::string> skip;  // HookName()s to treat as missing (tests)
+  // HookName()s whose tp_btf program is made to fail loading, as on a kernel
+  // without that BTF tracepoint: they fall back to raw_tp (tests).
+  std::vector<std::string> break_tp_btf;
   bool histograms_by_netns = false;  // per-namespace histograms
   uint32_t max_netns = 0;  // bound of netns_stats; 0: TCPQ_MAX_NETNS (tests)
 };

@@ -20,6 +20,11 @@ char LICENSE[] SEC("license") = "GPL";
 #define EEXIST 17
 #define IPPROTO_TCP_NUM 6
 
+/* Every update of a map value is atomic, although the maps are per CPU: a
+ * program running in process context can be interrupted by another program
+ * (or, on a preemptible kernel, preempted) between the load and the store of
+ * a plain increment, and the gauge and counters must not lose updates. */
+
 /* Set by user space before loading: the running kernel's tcp_retransmit_skb
  * tracepoint has a third argument `err` and fires for failed retransmits
  * too (newer kernels); only err == 0 is a retransmit. */
@@ -192,13 +197,13 @@ static __always_inline void handle_set_state(const struct sock *sk,
 
   if (!stats) return;
   if (oldstate == TCPQ_TCP_CLOSE && newstate == TCPQ_TCP_SYN_SENT)
-    stats->connect_attempts++;
+    __sync_fetch_and_add(&stats->connect_attempts, 1);
   else if (oldstate == TCPQ_TCP_SYN_SENT && newstate == TCPQ_TCP_ESTABLISHED)
-    stats->opened_active++;
+    __sync_fetch_and_add(&stats->opened_active, 1);
   else if (oldstate == TCPQ_TCP_SYN_RECV && newstate == TCPQ_TCP_ESTABLISHED)
-    stats->opened_passive++;
+    __sync_fetch_and_add(&stats->opened_passive, 1);
   else if (oldstate == TCPQ_TCP_SYN_SENT && newstate == TCPQ_TCP_CLOSE)
-    stats->connect_failures++;
+    __sync_fetch_and_add(&stats->connect_failures, 1);
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -219,7 +224,8 @@ static __always_inline void handle_retransmit(const struct sock *sk,
                                               const bool btf) {
   __u32 state = sk_tcp_state(sk, btf);
   struct tcpq_netns_stats *stats = netns_stats_get(sk_netns(sk, btf));
-  if (stats && state < TCPQ_STATES) stats->retransmits[state]++;
+  if (stats && state < TCPQ_STATES)
+    __sync_fetch_and_add(&stats->retransmits[state], 1);
 }
 
 SEC("tp_btf/tcp_retransmit_skb")
@@ -253,7 +259,7 @@ static __always_inline void handle_retransmit_synack(
     count = bpf_map_lookup_elem(&synack_retransmits, &key);
     if (!count) return;
   }
-  (*count)++;
+  __sync_fetch_and_add(count, 1);
 }
 
 SEC("tp_btf/tcp_retransmit_synack")
@@ -284,7 +290,7 @@ static __always_inline void handle_send_reset(const struct sock *sk,
   }
   if (netns == 0) return;
   struct tcpq_netns_stats *stats = netns_stats_get(netns);
-  if (stats) stats->resets_sent++;
+  if (stats) __sync_fetch_and_add(&stats->resets_sent, 1);
 }
 
 SEC("tp_btf/tcp_send_reset")
@@ -302,7 +308,7 @@ int BPF_PROG(send_reset_raw, const struct sock *sk, const struct sk_buff *skb) {
 static __always_inline void handle_receive_reset(const struct sock *sk,
                                                  const bool btf) {
   struct tcpq_netns_stats *stats = netns_stats_get(sk_netns(sk, btf));
-  if (stats) stats->resets_received++;
+  if (stats) __sync_fetch_and_add(&stats->resets_received, 1);
 }
 
 SEC("tp_btf/tcp_receive_reset")

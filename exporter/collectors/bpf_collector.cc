@@ -19,12 +19,23 @@
 // full sockets: no tracepoint sees them expire, so their count comes from
 // the namespace's /proc/net/sockstat ("tw"), O(1).
 //
+// The programs count every namespace; series are exported for the
+// namespaces this scrape discovered (so --netns=host shows the host only),
+// and map entries of a namespace gone for two scrapes are deleted.
+//
 // Test hooks (environment): TCPQ_BPF_NO_TP_BTF=1 attaches the raw_tp
-// fallbacks only; TCPQ_BPF_SKIP=hook[,hook] treats those hooks as missing;
-// TCPQ_BPF_MAX_NETNS=N bounds the per-namespace map to N entries.
+// fallbacks only; TCPQ_BPF_BREAK_TP_BTF=hook[,hook] makes those tp_btf
+// programs fail to load (so they fall back to raw_tp); TCPQ_BPF_SKIP=hook[,
+// hook] treats those hooks as missing; TCPQ_BPF_MAX_NETNS=N bounds the
+// per-namespace map to N entries.
 
+#include <array>
+#include <cstdint>
 #include <cstdlib>
+#include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -383,6 +394,10 @@ absl::StatusOr<std::unique_ptr<Collector>> NewBpfCollector() {
   }
   if (const char* skip = std::getenv("TCPQ_BPF_SKIP"); skip != nullptr) {
     options.skip = absl::StrSplit(skip, ',', absl::SkipEmpty());
+  }
+  if (const char* hooks = std::getenv("TCPQ_BPF_BREAK_TP_BTF");
+      hooks != nullptr) {
+    options.break_tp_btf = absl::StrSplit(hooks, ',', absl::SkipEmpty());
   }
   if (const char* max = std::getenv("TCPQ_BPF_MAX_NETNS"); max != nullptr) {
     if (!absl::SimpleAtoi(max, &options.max_netns)) options.max_netns = 0;

@@ -103,6 +103,7 @@ class Holder:
         if self.proc.poll() is None:
             self.proc.stdin.close()
             self.proc.wait(timeout=20)
+        self.proc.stdout.close()
 
 
 def nft(ns, *rules):
@@ -220,7 +221,8 @@ class BpfTest(unittest.TestCase):
             self.assertEqual(one(samples, "tcpq_snmp_out_rsts_total", netns=ns.inode), m)
 
     def test_dropped_syn_acks_count_as_synack_and_syn_retransmits(self):
-        """Half of the SYN-ACKs are dropped on their way in: the listener
+        """Half of the SYN-ACKs are dropped on their way in (at most ten:
+        the quota keeps an unlucky connection from timing out): the listener
         retransmits them (on its timer, or answering a retransmitted SYN)
         and the clients retransmit their SYNs. Every such retransmit succeeds
         on the wire, so the two BPF counters add up to the namespace's
@@ -231,14 +233,14 @@ class BpfTest(unittest.TestCase):
         other_port = free_port()
         with Netns("synack") as ns, Exporter() as exporter:
             nft(ns, f"tcp sport {port} tcp flags & (syn | ack) == syn | ack "
-                    "numgen random mod 2 == 0 drop")
+                    "numgen random mod 2 == 0 quota until 600 bytes drop")
             run_py(ns, f"""
                 import socket, threading
                 l = socket.socket(); l.bind(("127.0.0.1", {port})); l.listen(64)
                 l2 = socket.socket(); l2.bind(("127.0.0.1", {other_port})); l2.listen(8)
                 clients = []
                 def connect():
-                    clients.append(socket.create_connection(("127.0.0.1", {port}), timeout=30))
+                    clients.append(socket.create_connection(("127.0.0.1", {port}), timeout=60))
                 threads = [threading.Thread(target=connect) for _ in range({n})]
                 for t in threads: t.start()
                 for t in threads: t.join()
@@ -246,7 +248,7 @@ class BpfTest(unittest.TestCase):
                 servers = [l.accept()[0] for _ in range({n})]
                 # One connection to a listener whose SYN-ACKs pass.
                 c = socket.create_connection(("127.0.0.1", {other_port})); s, _ = l2.accept()
-                """)
+                """, timeout=120)
             samples = exporter.scrape()
             syn_retrans = ns.netstat("TCPSynRetrans")
             synack = one(samples, "tcpq_listener_synack_retransmits_total",
@@ -466,6 +468,39 @@ class BpfTest(unittest.TestCase):
         self.assertEqual(one(samples, "tcpq_resets_total", netns=ns.inode, direction="sent"), 1)
         self.assertEqual(select(samples, "tcpq_sockets"), [])
         self.assertEqual(select(samples, "tcpq_state_duration_seconds_count"), [])
+
+    def test_a_tp_btf_that_does_not_load_falls_back_to_raw_tp_alone(self):
+        """TCPQ_BPF_BREAK_TP_BTF points the tp_btf program of tcp_send_reset
+        at a tracepoint that does not exist, so loading the whole object
+        fails, as on a kernel without it: the loader then tries each hook
+        alone and only tcp_send_reset falls back to raw_tp."""
+        m = 4
+        port = free_port()
+        os.environ["TCPQ_BPF_BREAK_TP_BTF"] = "tcp_send_reset"
+        try:
+            with Netns("fallback") as ns, Exporter() as exporter:
+                run_py(ns, f"""
+                    import socket
+                    for _ in range({m}):
+                        c = socket.socket()
+                        try:
+                            c.connect(("127.0.0.1", {port}))
+                        except ConnectionRefusedError:
+                            pass
+                        c.close()
+                    """)
+                samples = exporter.scrape()
+        finally:
+            del os.environ["TCPQ_BPF_BREAK_TP_BTF"]
+        self.assertIn("inet_sock_set_state=tp_btf tcp_retransmit_skb=tp_btf "
+                      "tcp_retransmit_synack=tp_btf tcp_send_reset=raw_tp "
+                      "tcp_receive_reset=tp_btf iter_tcp=iter", exporter.stderr)
+        self.assert_attached(samples, *HOOKS)
+        self.assertEqual(one(samples, "tcpq_resets_total", netns=ns.inode, direction="sent"), m)
+        self.assertEqual(one(samples, "tcpq_resets_total", netns=ns.inode,
+                             direction="received"), m)
+        self.assertEqual(one(samples, "tcpq_connect_failures_total", netns=ns.inode), m)
+        self.assertEqual(len(select(samples, "tcpq_sockets", netns=ns.inode)), 10)
 
     def test_missing_tracepoint_disables_only_its_metrics(self):
         os.environ["TCPQ_BPF_SKIP"] = "tcp_receive_reset"
