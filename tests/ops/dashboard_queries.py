@@ -5,10 +5,16 @@ For each dashboards/*.json: every panel target and every `label_values(...)`
 template variable, with the dashboard variables filled in, is sent to the
 Prometheus HTTP API (/api/v1/query, /api/v1/series); a query that errors,
 returns no series, or returns only NaN (a panel that would draw nothing) is
-reported. Standard library only.
+reported. With --require-activity a query over rate()/irate()/increase() that
+returns only zeros is reported too: the series exist but nothing happened in
+the window, so the panel proves nothing about the events it counts. A
+variable given a value (--job, --instance, --netns, --var) must also offer
+that value: some label value it returns matches it in full. Standard library
+only.
 
   dashboard_queries.py --url http://127.0.0.1:9090 --job tcpq \\
-      [--instance REGEX] [--netns REGEX] [--var port=8080] [--time UNIX]
+      [--instance REGEX] [--netns REGEX] [--var port=8080] [--time UNIX] \\
+      [--require-activity] [-v]
 
 Variable values go into the queries as written: the dashboards use
 `instance=~"$instance"` and `netns=~"$netns"`, so those take regexes (default
@@ -61,7 +67,7 @@ class Prometheus:
         return body.get("data"), None
 
 
-def result_problem(data):
+def result_problem(data, require_activity=False):
     """None if the query result has data, else why not."""
     rtype, result = data.get("resultType"), data.get("result")
     if rtype == "scalar" or rtype == "string":
@@ -76,7 +82,25 @@ def result_problem(data):
         values.extend(h for h in series.get("histograms", []))
     if values and all(isinstance(v, str) and v.lower() == "nan" for v in values):
         return f"{len(result)} series, all NaN"
+    if require_activity and not any(isinstance(v, dict) or _nonzero(v) for v in values):
+        return f"{len(result)} series, all zero or NaN (no activity in the rate window)"
     return None
+
+
+def _nonzero(v):
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return False
+    return x == x and x != 0
+
+
+def series_count(data):
+    result = data.get("result") if isinstance(data, dict) else data
+    return len(result) if isinstance(result, list) else 1
+
+
+RATE = re.compile(r"\b(rate|irate|increase)\s*\(")
 
 
 def label_values_query(q):
@@ -97,11 +121,18 @@ def main():
     ap.add_argument("--rate-interval", default="1m", help="value of $__rate_interval (default 1m)")
     ap.add_argument("--time", help="evaluation time (RFC 3339 or Unix seconds; default: Prometheus' now)")
     ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--require-activity", action="store_true",
+                    help="fail rate()/irate()/increase() queries that return only zeros")
     ap.add_argument("-v", "--verbose", action="store_true", help="also list the queries that passed")
     ap.add_argument("dashboards", nargs="*", type=pathlib.Path,
                     help="dashboard JSON files (default: dashboards/*.json)")
     args = ap.parse_args()
 
+    given = {"job": args.job}  # variables with a chosen value (not "All")
+    if args.instance != ".+":
+        given["instance"] = args.instance
+    if args.netns != ".+":
+        given["netns"] = args.netns
     values = {"job": args.job, "instance": args.instance, "netns": args.netns,
               "__rate_interval": args.rate_interval, "__interval": "15s", "__range": "1h",
               "__range_s": "3600", "__interval_ms": "15000"}
@@ -110,6 +141,7 @@ def main():
         if not sep:
             ap.error(f"--var {kv!r}: want NAME=VALUE")
         values[name] = value
+        given[name] = value
 
     prom = Prometheus(args.url, args.timeout)
     data, err = prom.get("/api/v1/query", {"query": "vector(1)"})
@@ -154,18 +186,30 @@ def main():
                     failed.append(f"{where}: not a label_values() query: {expr}")
                     continue
                 data, err = prom.get("/api/v1/series", {"match[]": selector or f'{{{label}!=""}}', **when})
-                problem = err or (None if any(label in s for s in (data or [])) else f"no series with label {label}")
+                offered = sorted({s[label] for s in (data or []) if label in s})
+                problem = err or (None if offered else f"no series with label {label}")
+                name = where.rsplit("$", 1)[1]
+                if problem is None and name in given and \
+                        not any(re.fullmatch(given[name], o) for o in offered):
+                    problem = f"offers {offered}, not the chosen {given[name]!r}"
+                count = len(offered)
             else:
                 data, err = prom.get("/api/v1/query", {"query": expr, **when})
-                problem = err or result_problem(data)
+                problem = err or result_problem(data, args.require_activity and RATE.search(expr))
+                count = None if err else series_count(data)
             if problem:
                 failed.append(f"{where}: {problem}\n       {' '.join(expr.split())}")
             elif args.verbose:
-                print(f"ok   {where}")
+                what = "values" if kind == "variable" else "series"
+                print(f"ok   {where}: {count} {what}")
 
     for f in failed:
         print(f"FAIL {f}")
-    print(f"dashboard_queries: {checked} queries, {len(failed)} failed")
+    if failed:
+        print(f"dashboard_queries: {checked} queries, {len(failed)} failed")
+    else:
+        print(f"dashboard_queries: {checked} queries, all returned data"
+              + (" (every rate query non-zero)" if args.require_activity else ""))
     return 1 if failed else 0
 
 

@@ -51,7 +51,7 @@ if [ -z "$ready" ]; then
 fi
 
 if python3 tests/ops/dashboard_queries.py --url "http://127.0.0.1:$port" --job tcpq \
-     --instance 'node-a:9715' --time "$end"; then
+     --instance 'node-a:9715' --time "$end" --require-activity; then
   echo "PASS dashboard_queries_synthetic_test"
   exit 0
 fi
