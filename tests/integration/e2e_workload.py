@@ -2,6 +2,7 @@
 alerting test. Run inside a test namespace:
 
     ip netns exec NS python3 e2e_workload.py --port P [--backlog 2]
+        [--hold N] [--no-overflow]
 
 It listens with a small backlog and never accepts, fills the accept queue
 with backlog+1 connections (what the kernel admits before it drops) that it
@@ -9,6 +10,9 @@ holds open, then opens a non-blocking connect every --interval seconds: the
 listener drops each SYN (ListenOverflows, ListenDrops and the listener's
 sk_drops rise by one). Each connect is closed before its first SYN retry (1 s)
 so that every connect is exactly one drop and nothing lingers after a stop.
+
+With --hold N (N <= backlog) and --no-overflow it queues N connections and
+makes no other: a listener held near full that never drops.
 
 Commands, one per line on standard input; each is answered with one JSON line:
   stop   stop connecting; the accept queue stays full, drops stop rising
@@ -34,7 +38,14 @@ def main():
                         help="seconds between two dropped connects")
     parser.add_argument("--seconds", type=float, default=600,
                         help="stop connecting after this long in any case")
+    parser.add_argument("--hold", type=int,
+                        help="connections to queue (default backlog+1: full)")
+    parser.add_argument("--no-overflow", action="store_true",
+                        help="no connects beyond the held ones")
     args = parser.parse_args()
+    hold = args.backlog + 1 if args.hold is None else args.hold
+    if args.no_overflow and hold > args.backlog:
+        parser.error("--no-overflow needs --hold <= --backlog")
     family = socket.AF_INET6 if ":" in args.addr else socket.AF_INET
     target = (args.addr, args.port)
 
@@ -45,14 +56,15 @@ def main():
 
     # Fill the accept queue: the kernel queues backlog+1 before it drops.
     held = []
-    for _ in range(args.backlog + 1):
+    for _ in range(hold):
         c = socket.socket(family, socket.SOCK_STREAM)
         c.settimeout(5)
         c.connect(target)
         held.append(c)
 
     lock = threading.Lock()
-    state = {"connecting": True, "draining": False, "connects": 0, "accepted": 0}
+    state = {"connecting": not args.no_overflow, "draining": False, "connects": 0,
+             "accepted": 0}
 
     def connect_loop():
         pending = []  # (deadline, socket) of connects whose SYN was dropped

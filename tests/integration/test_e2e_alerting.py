@@ -1,17 +1,33 @@
 """End to end: the real exporter, a real Prometheus loading the real
-alerts/tcpq.rules.yml and a real Alertmanager, all on loopback. A listener in a
-fresh network namespace is driven into overflow; Alertmanager must receive the
-listener alerts naming that namespace, address and port, notify a webhook, and
-resolve them after the listener stops dropping and drains.
+alerts/tcpq.rules.yml and a real Alertmanager, all on loopback, with three
+fresh network namespaces:
+
+  overflow  a backlog-2 listener driven into overflow (e2e_workload.py):
+            Alertmanager must receive the listener alerts naming that
+            namespace, address and port, notify a webhook, and resolve them
+            after the listener stops dropping and drains;
+  near-full a backlog-100 listener holding 95 unaccepted connections and
+            never dropping: TcpListenerAcceptQueueNearFull fires (not
+            inhibited, notified) while its drops and the namespace's
+            ListenOverflows stay 0: the predictive alert comes before any drop;
+  dashboard background traffic (dashboard_workload.py) that gives every
+            dashboard panel something to draw: every panel query of
+            dashboards/*.json, variables filled in for this namespace, is run
+            against this Prometheus (tests/ops/dashboard_queries.py
+            --require-activity) and must return data, non-zero for rates.
 
 Timeline (budgets come from the rules Prometheus loaded, never hard-coded):
   t0            the listener's accept queue is full and every connect is dropped
   t0 + for(D)   TcpListenerDroppingConnections fires       (D: rate(drops[w]) > 0)
   stop          connects stop: drops stop rising, the queue stays full
-  t0 + for(N)   TcpListenerAcceptQueueNearFull fires, and TcpNamespaceListenOverflows;
-                both inhibited by D (README's suggested inhibit_rules) while D fires
-  drain         the listener accepts everything: N resolves at the next evaluation
+  t0 + for(N)   TcpListenerAcceptQueueNearFull fires for both listeners; the
+                overflowing one inhibited by D (README's suggested inhibit_rules)
+                while D fires. Then the dashboard queries run.
+  drain         both listeners accept everything: N resolves at the next evaluation
   stop + w      D resolves (no drop left in its rate window), webhook gets "resolved"
+TcpNamespaceListenOverflows never fires in the overflow namespace: its rule is
+silent while a listener there reports the drops, and its window is D's, so it
+does not page on its own after D resolves either.
 Stopping the drops as soon as D fires (instead of at the drain) lets D's window
 run out while N is still pending: about 3 minutes instead of 4.5.
 """
@@ -34,13 +50,16 @@ from tcpq_testlib import HERE, Exporter, Netns, free_port, main, one, require_ro
 
 PROMETHEUS = "/usr/bin/prometheus"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
-RULES = os.path.normpath(os.path.join(HERE, "..", "..", "alerts", "tcpq.rules.yml"))
-README = os.path.normpath(os.path.join(HERE, "..", "..", "README.md"))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+RULES = os.path.join(ROOT, "alerts", "tcpq.rules.yml")
+README = os.path.join(ROOT, "README.md")
+DASHBOARDS = os.path.join(ROOT, "dashboards")
+DASHBOARD_QUERIES = os.path.join(ROOT, "tests", "ops", "dashboard_queries.py")
 
 DROPPING = "TcpListenerDroppingConnections"
 NEAR_FULL = "TcpListenerAcceptQueueNearFull"
 NS_OVERFLOWS = "TcpNamespaceListenOverflows"
-EXPECTED = {DROPPING, NEAR_FULL, NS_OVERFLOWS}
+EXPECTED = {DROPPING, NEAR_FULL}  # in the overflow namespace; never NS_OVERFLOWS
 # Beyond a rule's own `for`/window: scrape (1 s) + evaluation (1 s) + the
 # notification to Alertmanager, with room for a loaded 2-core machine.
 SLACK = 30
@@ -142,6 +161,25 @@ class Webhook:
         self.server.server_close()
 
 
+def dashboard_query_count():
+    """How many queries dashboard_queries.py must run: every query variable
+    and every panel target with an expression, of every dashboard."""
+    count = 0
+    for name in sorted(os.listdir(DASHBOARDS)):
+        if not name.endswith(".json"):
+            continue
+        with open(os.path.join(DASHBOARDS, name)) as f:
+            dash = json.load(f)
+        count += sum(1 for v in dash.get("templating", {}).get("list", [])
+                     if v.get("type") == "query")
+
+        def targets(panels):
+            return sum(sum(1 for t in p.get("targets", []) if t.get("expr"))
+                       + targets(p.get("panels", [])) for p in panels)
+        count += targets(dash.get("panels", []))
+    return count
+
+
 def readme_inhibit_rules():
     """The README's suggested `inhibit_rules:` YAML block, verbatim."""
     with open(README) as f:
@@ -181,6 +219,8 @@ class E2EAlertingTest(unittest.TestCase):
     def run_scenario(self, stack, daemons):
         workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="tcpq-e2e-"))
         ns = stack.enter_context(Netns("e2e"))
+        nf_ns = stack.enter_context(Netns("e2enf"))
+        dash_ns = stack.enter_context(Netns("e2edash"))
         exporter = stack.enter_context(Exporter())
         webhook = Webhook()
         stack.callback(webhook.close)
@@ -228,7 +268,9 @@ class E2EAlertingTest(unittest.TestCase):
         am.wait_ready()
         prom.wait_ready()
         self.progress(f"alertmanager on :{am_port}, prometheus on :{prom_port}, "
-                      f"exporter on :{exporter.port}, netns {ns.name} = {ns.inode}")
+                      f"exporter on :{exporter.port}; netns overflow {ns.name} = {ns.inode}, "
+                      f"near-full {nf_ns.name} = {nf_ns.inode}, "
+                      f"dashboard {dash_ns.name} = {dash_ns.inode}")
         instance = f"127.0.0.1:{exporter.port}"
         rules = self.check_prometheus(prom, am_port, instance)
 
@@ -236,65 +278,88 @@ class E2EAlertingTest(unittest.TestCase):
         window = max(duration_seconds(w) for w in
                      re.findall(r"\[(\d+[smh])\]", rules[DROPPING]["query"]))
         for_near = rules[NEAR_FULL]["duration"]
-        for_ns = rules[NS_OVERFLOWS]["duration"]
         self.progress(f"budgets from the rules: {DROPPING} for {for_drop:g}s over a "
-                      f"{window}s rate window; {NEAR_FULL} for {for_near:g}s; "
-                      f"{NS_OVERFLOWS} for {for_ns:g}s")
+                      f"{window}s rate window; {NEAR_FULL} for {for_near:g}s")
 
-        # The overflowing listener.
-        port = free_port()
-        workload = subprocess.Popen(
-            ["ip", "netns", "exec", ns.name, sys.executable,
-             os.path.join(HERE, "e2e_workload.py"), "--port", str(port), "--backlog", "2",
-             "--seconds", str(int(for_drop + 2 * SLACK + 60))],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        def start(netns, script, *args):
+            """A workload in `netns`, ended (standard input closed) on teardown;
+            returns (process, its first JSON line)."""
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", netns.name, sys.executable,
+                 os.path.join(HERE, script), *map(str, args)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
-        def end_workload():
-            workload.stdin.close()
-            try:
-                workload.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                workload.kill()
-                workload.wait(timeout=10)
-            workload.stdout.close()
-        stack.callback(end_workload)
+            def end():
+                proc.stdin.close()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+                proc.stdout.close()
+            stack.callback(end)
+            ready = json.loads(proc.stdout.readline() or "null")
+            self.assertTrue(ready and ready.get("ready"), f"{script} did not start")
+            return proc, ready
 
-        def command(word):
-            workload.stdin.write(word + "\n")
-            workload.stdin.flush()
-            reply = json.loads(workload.stdout.readline() or "null")
+        def command(proc, word):
+            proc.stdin.write(word + "\n")
+            proc.stdin.flush()
+            reply = json.loads(proc.stdout.readline() or "null")
             self.assertIsNotNone(reply, f"workload died on {word!r}")
             return reply
 
-        ready = json.loads(workload.stdout.readline() or "null")
-        self.assertTrue(ready and ready.get("ready"), "e2e_workload.py did not start")
+        # Traffic for the dashboards first: a minute of it by the time they
+        # are queried.
+        _, dash_ready = start(dash_ns, "dashboard_workload.py")
+        self.progress(f"dashboard workload running in {dash_ns.inode}: {dash_ready['ports']}")
+
+        # The listener held near full, never dropping.
+        nf_port = free_port()
+        nf_workload, _ = start(nf_ns, "e2e_workload.py", "--port", nf_port, "--backlog", 100,
+                               "--hold", 95, "--no-overflow")
+        nf_labels = {"netns": nf_ns.inode, "addr": "127.0.0.1", "port": str(nf_port)}
+
+        # The overflowing listener.
+        port = free_port()
+        workload, _ = start(ns, "e2e_workload.py", "--port", port, "--backlog", 2,
+                            "--seconds", int(for_drop + 2 * SLACK + 60))
         t0 = time.monotonic()  # the queue filled and the drops began just before
         labels = {"netns": ns.inode, "addr": "127.0.0.1", "port": str(port)}
         samples = exporter.scrape()
         self.assertEqual(one(samples, "tcpq_listener_accept_queue_length", **labels), 3)
         self.assertEqual(one(samples, "tcpq_listener_accept_queue_limit", **labels), 2)
+        self.assertEqual(one(samples, "tcpq_listener_accept_queue_length", **nf_labels), 95)
+        self.assertEqual(one(samples, "tcpq_listener_accept_queue_limit", **nf_labels), 100)
         self.progress(f"listener 127.0.0.1:{port} overflowing (queue 3/2, drops "
-                      f"{one(samples, 'tcpq_listener_drops_total', **labels):g})")
+                      f"{one(samples, 'tcpq_listener_drops_total', **labels):g}); "
+                      f"listener 127.0.0.1:{nf_port} near full (queue 95/100)")
 
-        seen = set()  # every alert name ever seen for our netns
+        seen = {ns.inode: set(), nf_ns.inode: set()}  # every alert name ever seen
 
         def am_alerts():
-            """Alertmanager's unresolved alerts for our namespace, by name."""
-            found = {}
+            """Alertmanager's unresolved alerts for the overflow and near-full
+            namespaces: {netns: {alertname: alert}}."""
+            found = {netns: {} for netns in seen}
             for a in am.get("/api/v2/alerts"):
-                if a["labels"].get("netns") == ns.inode:
-                    found[a["labels"]["alertname"]] = a
-                    seen.add(a["labels"]["alertname"])
+                netns = a["labels"].get("netns")
+                if netns in found:
+                    found[netns][a["labels"]["alertname"]] = a
+                    seen[netns].add(a["labels"]["alertname"])
             return found
 
         def report(found):
-            prom_states = {a["labels"]["alertname"]: a["state"]
-                           for a in prom.get("/api/v1/alerts")["data"]["alerts"]
-                           if a["labels"].get("netns") == ns.inode}
-            drops = one(exporter.scrape(), "tcpq_listener_drops_total", **labels)
-            self.progress(f"prometheus {prom_states or '{}'}; alertmanager "
-                          f"{ {n: a['status']['state'] for n, a in found.items()} }; "
-                          f"drops {drops:g}")
+            prom_states = {}
+            for a in prom.get("/api/v1/alerts")["data"]["alerts"]:
+                if a["labels"].get("netns") in seen:
+                    prom_states.setdefault(a["labels"]["netns"], {})[
+                        a["labels"]["alertname"]] = a["state"]
+            drops = exporter.scrape()
+            self.progress(
+                f"prometheus {prom_states or '{}'}; alertmanager "
+                f"{ {n: {k: a['status']['state'] for k, a in f.items()} for n, f in found.items()} }; "
+                f"drops {one(drops, 'tcpq_listener_drops_total', **labels):g} / "
+                f"{one(drops, 'tcpq_listener_drops_total', **nf_labels):g}")
 
         def wait_until(what, deadline, condition):
             next_report = 0
@@ -314,7 +379,7 @@ class E2EAlertingTest(unittest.TestCase):
 
         # 1. Dropping fires once drops have risen for its `for`.
         found = wait_until(f"{DROPPING} in alertmanager", t0 + for_drop + SLACK,
-                           lambda f: DROPPING in f)
+                           lambda f: DROPPING in f[ns.inode])[ns.inode]
         fired = time.monotonic() - t0
         self.progress(f"{DROPPING} in alertmanager after {fired:.1f}s")
         self.assertGreaterEqual(fired, for_drop - 1, "fired before its `for`")
@@ -327,7 +392,7 @@ class E2EAlertingTest(unittest.TestCase):
         self.wait_webhook(webhook, ns.inode, ("firing", DROPPING), t0 + fired + SLACK)
 
         # 2. Stop the drops; the queue stays full, so NearFull keeps pending.
-        reply = command("stop")
+        reply = command(workload, "stop")
         t_stop = time.monotonic()
         drops = one(exporter.scrape(), "tcpq_listener_drops_total", **labels)
         self.assertGreaterEqual(drops, reply["connects"])
@@ -335,41 +400,64 @@ class E2EAlertingTest(unittest.TestCase):
                       f"{drops:g} drops")
 
         def near_full_ready(f):
-            return all(n in f and f[n]["status"]["state"] != "unprocessed"
-                       for n in (NEAR_FULL, NS_OVERFLOWS))
-        found = wait_until(f"{NEAR_FULL} and {NS_OVERFLOWS}",
-                           t0 + max(for_near, for_ns) + SLACK, near_full_ready)
+            return all(NEAR_FULL in f[n] and f[n][NEAR_FULL]["status"]["state"] != "unprocessed"
+                       for n in (ns.inode, nf_ns.inode))
+        found = wait_until(f"{NEAR_FULL} for both listeners", t0 + for_near + SLACK,
+                           near_full_ready)
         fired = time.monotonic() - t0
-        self.progress(f"{NEAR_FULL} and {NS_OVERFLOWS} in alertmanager after {fired:.1f}s")
-        self.assertGreaterEqual(fired, max(for_near, for_ns) - 1, "fired before its `for`")
+        self.progress(f"{NEAR_FULL} in alertmanager for both listeners after {fired:.1f}s")
+        self.assertGreaterEqual(fired, for_near - 1, "fired before its `for`")
         self.assertEqual(one(exporter.scrape(), "tcpq_listener_drops_total", **labels),
                          drops, "drops kept rising after stop")
-        near = found[NEAR_FULL]
+        near = found[ns.inode][NEAR_FULL]
         self.check_alert(near, rules[NEAR_FULL], instance, {**labels, "alertname": NEAR_FULL})
-        ns_alert = found[NS_OVERFLOWS]
-        self.check_alert(ns_alert, rules[NS_OVERFLOWS], instance,
-                         {"netns": ns.inode, "alertname": NS_OVERFLOWS})
-        self.assertNotIn("port", ns_alert["labels"])
-        # README's inhibitions: while Dropping fires, both are suppressed by it.
-        self.assertIn(DROPPING, found, f"{DROPPING} resolved before {NEAR_FULL} fired: "
-                      f"the rules' windows no longer overlap")
-        for alert in (near, ns_alert):
-            self.assertEqual(alert["status"]["state"], "suppressed", alert)
-            self.assertEqual(alert["status"]["inhibitedBy"], [found[DROPPING]["fingerprint"]])
+        # 3 queued with a limit of 2 is "full", not "150% full".
+        self.assertIn(f" on {instance} has been full for more than 2 minutes:",
+                      near["annotations"]["description"])
+        # README's inhibition: while Dropping fires, NearFull is suppressed by it.
+        self.assertIn(DROPPING, found[ns.inode], f"{DROPPING} resolved before {NEAR_FULL} "
+                      f"fired: the rules' windows no longer overlap")
+        self.assertEqual(near["status"]["state"], "suppressed", near)
+        self.assertEqual(near["status"]["inhibitedBy"],
+                         [found[ns.inode][DROPPING]["fingerprint"]])
         self.assertNotIn(("firing", NEAR_FULL), webhook.alerts(ns.inode),
                          "an inhibited alert was notified")
 
+        # Near full before any drop: fired and notified, while that listener
+        # and its namespace have never dropped anything.
+        nf_alert = found[nf_ns.inode][NEAR_FULL]
+        self.check_alert(nf_alert, rules[NEAR_FULL], instance,
+                         {**nf_labels, "alertname": NEAR_FULL})
+        self.assertEqual(nf_alert["annotations"]["description"],
+                         f"The accept queue of listener 127.0.0.1:{nf_port} in network "
+                         f"namespace {nf_ns.inode} on {instance} has been 95% full for more "
+                         f"than 2 minutes: the application does not accept() connections as "
+                         f"fast as they arrive, and new connections will be dropped once it "
+                         f"is full.")
+        self.assertEqual(nf_alert["status"]["state"], "active")
+        self.wait_webhook(webhook, nf_ns.inode, ("firing", NEAR_FULL), time.monotonic() + SLACK)
+        self.check_never_dropped(prom, exporter, nf_ns, nf_labels)
+
+        # The dashboards, against this Prometheus, for the dashboard namespace.
+        self.check_dashboards(prom, instance, dash_ns)
+
         # 3. Drain: NearFull resolves at once, Dropping once its window has no drop.
-        reply = command("drain")
+        reply = command(workload, "drain")
+        nf_reply = command(nf_workload, "drain")
         t_drain = time.monotonic()
         self.assertEqual(reply["accepted"], 3)
-        self.assertEqual(one(exporter.scrape(), "tcpq_listener_accept_queue_length",
-                             **labels), 0)
-        self.progress("listener drained")
-        wait_until(f"{NEAR_FULL} to resolve", t_drain + SLACK, lambda f: NEAR_FULL not in f)
+        self.assertEqual(nf_reply["accepted"], 95)
+        samples = exporter.scrape()
+        self.assertEqual(one(samples, "tcpq_listener_accept_queue_length", **labels), 0)
+        self.assertEqual(one(samples, "tcpq_listener_accept_queue_length", **nf_labels), 0)
+        self.progress("listeners drained")
+        wait_until(f"{NEAR_FULL} to resolve", t_drain + SLACK,
+                   lambda f: all(NEAR_FULL not in f[n] for n in seen))
         self.progress(f"{NEAR_FULL} resolved {time.monotonic() - t_drain:.1f}s after the drain")
+        self.wait_webhook(webhook, nf_ns.inode, ("resolved", NEAR_FULL),
+                          time.monotonic() + SLACK)
         found = wait_until(f"{DROPPING} to resolve", t_stop + window + SLACK,
-                           lambda f: DROPPING not in f)
+                           lambda f: DROPPING not in f[ns.inode])
         resolved = time.monotonic() - t_stop
         self.progress(f"{DROPPING} resolved {resolved:.1f}s after the last drop")
         self.assertGreaterEqual(resolved, window - 5, "resolved before its window ran out")
@@ -378,16 +466,64 @@ class E2EAlertingTest(unittest.TestCase):
                        ["alerts"] if a["labels"].get("netns") == ns.inode]
         self.assertNotIn(DROPPING, prom_alerts)
         self.assertNotIn(NEAR_FULL, prom_alerts)
-        # Nothing else fired for this namespace (SYN flood, retransmits, ...).
-        self.assertLessEqual(seen, EXPECTED)
-        self.progress(f"done; notifications for {ns.inode}: {webhook.alerts(ns.inode)}")
+        # Nothing else fired for these namespaces (namespace overflows, SYN
+        # flood, retransmits, ...), not even in Prometheus alone.
+        self.assertLessEqual(seen[ns.inode], EXPECTED)
+        self.assertEqual(seen[nf_ns.inode], {NEAR_FULL})
+        for netns, allowed in ((ns.inode, EXPECTED), (nf_ns.inode, {NEAR_FULL})):
+            in_prom = {r["metric"]["alertname"] for r in prom.get(
+                "/api/v1/query", query=f'max_over_time(ALERTS{{netns="{netns}", '
+                f'alertstate="firing"}}[1h])')["data"]["result"]}
+            self.assertLessEqual(in_prom, allowed, f"fired in prometheus for {netns}")
+        self.assertNotIn(NS_OVERFLOWS, seen[ns.inode])
+        self.progress(f"done; notifications for {ns.inode}: {webhook.alerts(ns.inode)}; "
+                      f"for {nf_ns.inode}: {webhook.alerts(nf_ns.inode)}")
+
+    def check_never_dropped(self, prom, exporter, netns, labels):
+        """The near-full listener's drops and its namespace's overflow and
+        drop counters are 0, in the kernel now and in Prometheus all along."""
+        samples = exporter.scrape()
+        self.assertEqual(one(samples, "tcpq_listener_drops_total", **labels), 0)
+        for field, metric in (("ListenOverflows", "tcpq_netstat_listen_overflows_total"),
+                              ("ListenDrops", "tcpq_netstat_listen_drops_total")):
+            self.assertEqual(netns.netstat(field), 0, field)
+            self.assertEqual(one(samples, metric, netns=netns.inode), 0, metric)
+        selector = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        for query in (f"max_over_time(tcpq_listener_drops_total{{{selector}}}[1h])",
+                      f'max_over_time(tcpq_netstat_listen_overflows_total{{netns="{netns.inode}"}}[1h])',
+                      f'max_over_time(tcpq_netstat_listen_drops_total{{netns="{netns.inode}"}}[1h])',
+                      f"max_over_time(tcpq_listener_accept_queue_length{{{selector}}}[1h])"):
+            result = prom.get("/api/v1/query", query=query)["data"]["result"]
+            self.assertEqual([r["value"][1] for r in result],
+                             ["95" if "queue_length" in query else "0"], query)
+        self.progress(f"near-full listener {labels['addr']}:{labels['port']}: queue at most "
+                      f"95/100 in every scrape, 0 listener drops, 0 ListenOverflows, "
+                      f"0 ListenDrops")
+
+    def check_dashboards(self, prom, instance, netns):
+        """Every dashboard query, variables filled in as a user picking this
+        instance and namespace would, returns data; every rate is non-zero."""
+        expected = dashboard_query_count()
+        result = subprocess.run(
+            [sys.executable, DASHBOARD_QUERIES, "--url", prom.url, "--job", JOB,
+             "--instance", instance, "--netns", netns.inode, "--rate-interval", "1m",
+             "--require-activity", "--verbose"],
+            capture_output=True, text=True, timeout=120)
+        print(result.stdout, end="", flush=True)
+        self.assertEqual(result.returncode, 0, f"dashboard queries failed:\n{result.stdout}"
+                         f"{result.stderr}")
+        self.assertEqual(result.stdout.splitlines()[-1],
+                         f"dashboard_queries: {expected} queries, all returned data "
+                         f"(every rate query non-zero)")
+        self.progress(f"dashboards: all {expected} queries returned data for netns "
+                      f"{netns.inode}, every rate non-zero")
 
     def check_prometheus(self, prom, am_port, instance):
         """The rules file loaded whole and evaluating, the exporter target up,
         Alertmanager discovered: {alertname: rule as /api/v1/rules gives it}."""
         with open(RULES) as f:
             in_file = set(re.findall(r"^\s*-\s*alert:\s*(\w+)\s*$", f.read(), re.M))
-        self.assertLessEqual(EXPECTED, in_file, f"{RULES} lost a listener alert")
+        self.assertLessEqual(EXPECTED | {NS_OVERFLOWS}, in_file, f"{RULES} lost an alert")
         deadline = time.monotonic() + 30
         while True:
             groups = prom.get("/api/v1/rules")["data"]["groups"]

@@ -5,7 +5,8 @@
   warning|critical, `summary`, `description`, and
   `runbook_url` = README.md#<name in lower case>;
 - the description names the labels that identify the problem (netns, addr,
-  port for listener metrics; netns for namespace counters; ...);
+  port for listener metrics; netns for namespace counters; ...), judged by
+  the metrics of the expression outside an `unless` clause;
 - alerts/tcpq.rules.test.yml tests every alert both firing (non-empty
   exp_alerts) and not firing (exp_alerts: []);
 - alerts/RUNBOOK.md has a heading whose GitHub anchor is each runbook_url
@@ -106,8 +107,11 @@ def main() -> int:
         desc = re.search(r"^\s+description:(.*?)(?=^\s+\w+:|\Z)", block, re.M | re.S)
         expr = re.search(r"^\s+expr:(.*?)(?=^\s+(for|labels|annotations|keep_firing_for):)", block, re.M | re.S)
         if desc and expr:
+            # The right-hand side of `unless` only removes series, it gives
+            # the alert no labels: leave it out (up to a following `or`).
+            labelled = re.sub(r"\bunless\b.*?(?=\bor\b|\Z)", "", expr.group(1), flags=re.S)
             for pattern, labels in REQUIRED_LABELS:
-                if pattern.search(expr.group(1)):
+                if pattern.search(labelled):
                     for label in labels:
                         if f"$labels.{label}" not in desc.group(1):
                             failures.append(f"{where}: description does not name {label} ($labels.{label})")
