@@ -1,5 +1,6 @@
 #include "procfs/netns_executor.h"
 
+#include <fcntl.h>
 #include <sched.h>
 
 #include <cerrno>
@@ -9,7 +10,9 @@
 
 namespace tcpq::procfs {
 
-NetnsExecutor::NetnsExecutor() : thread_([this] { Loop(); }) {}
+NetnsExecutor::NetnsExecutor()
+    : home_(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)),
+      thread_([this] { Loop(); }) {}
 
 NetnsExecutor::~NetnsExecutor() {
   {
@@ -19,16 +22,14 @@ NetnsExecutor::~NetnsExecutor() {
   thread_.join();
 }
 
-absl::Status NetnsExecutor::RunIn(int netns_fd,
-                                  absl::FunctionRef<void()> work) {
+void NetnsExecutor::ForEach(std::span<const int> netns_fds, WorkFn work) {
   absl::MutexLock run_lock(&run_mutex_);
   absl::MutexLock lock(&mutex_);
-  pending_fd_ = netns_fd;
+  pending_fds_ = netns_fds;
   pending_work_ = &work;
   job_done_ = false;
   has_job_ = true;
   mutex_.Await(absl::Condition(&job_done_));
-  return result_;
 }
 
 void NetnsExecutor::Loop() {
@@ -41,18 +42,23 @@ void NetnsExecutor::Loop() {
         this));
     if (stopping_) return;
     has_job_ = false;
-    if (::setns(pending_fd_, CLONE_NEWNET) != 0) {
-      result_ =
-          absl::UnavailableError(absl::StrCat("setns: ", std::strerror(errno)));
-    } else {
-      // The caller blocks on job_done_, so it cannot touch the shared state
-      // while the work runs without the lock.
-      const absl::FunctionRef<void()>* work = pending_work_;
-      mutex_.Unlock();
-      (*work)();
-      mutex_.Lock();
-      result_ = absl::OkStatus();
+    // The caller blocks on job_done_, so it cannot touch the shared state
+    // while the work runs without the lock.
+    const std::span<const int> fds = pending_fds_;
+    const WorkFn* work = pending_work_;
+    mutex_.Unlock();
+    for (size_t i = 0; i < fds.size(); ++i) {
+      absl::Status entered;
+      if (::setns(fds[i], CLONE_NEWNET) != 0) {
+        entered = absl::UnavailableError(
+            absl::StrCat("setns: ", std::strerror(errno)));
+      }
+      (*work)(i, entered);
     }
+    // Without a handle of its own namespace (never seen) it stays where it
+    // is; discovery fails loudly in that case anyway.
+    if (home_.valid()) ::setns(home_.get(), CLONE_NEWNET);
+    mutex_.Lock();
     job_done_ = true;
   }
 }

@@ -1,10 +1,13 @@
 #pragma once
 
+#include <cstddef>
+#include <span>
 #include <thread>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "procfs/unique_fd.h"
 
 namespace tcpq::procfs {
 
@@ -13,7 +16,9 @@ namespace tcpq::procfs {
 // sock_diag and /proc/sys/net only see the caller's network namespace, and
 // setns(2) changes the namespace of the calling thread only. Doing it on a
 // thread of our own keeps the HTTP threads in the exporter's namespace, and
-// reusing that one thread makes each switch cost a few microseconds.
+// reusing that one thread makes each switch cost a few microseconds. A whole
+// list of namespaces is handed over at once: on a virtual machine the two
+// context switches of a hand-off cost more than the setns itself.
 class NetnsExecutor {
  public:
   NetnsExecutor();
@@ -21,24 +26,28 @@ class NetnsExecutor {
   NetnsExecutor(const NetnsExecutor&) = delete;
   NetnsExecutor& operator=(const NetnsExecutor&) = delete;
 
-  // Enters the namespace behind `netns_fd` on the dedicated thread and runs
-  // `work` there, blocking until it is done. Error when setns fails; `work`
-  // does not run then. Paths under /proc/thread-self/net and /proc/sys/net
-  // read inside `work` describe that namespace.
-  absl::Status RunIn(int netns_fd, absl::FunctionRef<void()> work);
+  // On the dedicated thread, enters each namespace of `netns_fds` in turn
+  // and calls `work(i, entered)` there, blocking until all are done.
+  // `entered` is the error of setns(netns_fds[i]); when it is not OK the
+  // thread is still in the previous namespace and `work` must not read.
+  // Paths under /proc/thread-self/net and /proc/sys/net read inside `work`
+  // describe namespace i. Afterwards the thread returns to the exporter's
+  // own namespace, so that it does not keep the last one alive.
+  using WorkFn = absl::FunctionRef<void(size_t, const absl::Status&)>;
+  void ForEach(std::span<const int> netns_fds, WorkFn work);
 
  private:
   void Loop();
 
-  absl::Mutex run_mutex_;  // one RunIn at a time
+  absl::Mutex run_mutex_;  // one ForEach at a time
   absl::Mutex mutex_;
-  int pending_fd_ ABSL_GUARDED_BY(mutex_) = -1;
-  const absl::FunctionRef<void()>* pending_work_ ABSL_GUARDED_BY(mutex_) =
-      nullptr;
+  std::span<const int> pending_fds_ ABSL_GUARDED_BY(mutex_);
+  const WorkFn* pending_work_ ABSL_GUARDED_BY(mutex_) = nullptr;
   bool has_job_ ABSL_GUARDED_BY(mutex_) = false;
   bool job_done_ ABSL_GUARDED_BY(mutex_) = false;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
-  absl::Status result_ ABSL_GUARDED_BY(mutex_);
+  // The exporter's own namespace, opened before the thread starts.
+  const UniqueFd home_;
   std::thread thread_;
 };
 
