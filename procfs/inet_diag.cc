@@ -259,9 +259,7 @@ absl::StatusOr<bool> ParseInetDiagReply(std::span<const uint8_t> bytes,
   return ParseReply(bytes, out, Expected{});
 }
 
-absl::StatusOr<std::vector<InetDiagSocket>> DumpTcpSockets(int family,
-                                                           uint32_t states,
-                                                           bool with_meminfo) {
+absl::StatusOr<SockDiag> SockDiag::Open() {
   UniqueFd fd(
       ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
   if (!fd.valid()) {
@@ -273,7 +271,23 @@ absl::StatusOr<std::vector<InetDiagSocket>> DumpTcpSockets(int family,
                    sizeof(timeout)) < 0) {
     return absl::ErrnoToStatus(errno, "setsockopt(SO_RCVTIMEO) on sock_diag");
   }
+  // Port id 0: the kernel picks a free one; replies are addressed to it.
+  sockaddr_nl local{};
+  local.nl_family = AF_NETLINK;
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&local),
+             sizeof(local)) < 0) {
+    return absl::ErrnoToStatus(errno, "bind(sock_diag) failed");
+  }
+  socklen_t local_len = sizeof(local);
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &local_len) <
+      0) {
+    return absl::ErrnoToStatus(errno, "getsockname(sock_diag) failed");
+  }
+  return SockDiag(std::move(fd), local.nl_pid);
+}
 
+absl::StatusOr<std::vector<InetDiagSocket>> SockDiag::DumpTcp(
+    int family, uint32_t states, bool with_meminfo) {
   // Distinct per dump so a stray reply to an earlier request cannot match.
   static std::atomic<uint32_t> next_seq{1};
   const uint32_t seq = next_seq.fetch_add(1, std::memory_order_relaxed);
@@ -284,7 +298,7 @@ absl::StatusOr<std::vector<InetDiagSocket>> DumpTcpSockets(int family,
   kernel.nl_family = AF_NETLINK;  // nl_pid 0: the kernel.
   ssize_t sent;
   do {
-    sent = ::sendto(fd.get(), request.data(), request.size(), 0,
+    sent = ::sendto(fd_.get(), request.data(), request.size(), 0,
                     reinterpret_cast<const sockaddr*>(&kernel), sizeof(kernel));
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) {
@@ -295,14 +309,7 @@ absl::StatusOr<std::vector<InetDiagSocket>> DumpTcpSockets(int family,
                                             " of ", request.size(), " bytes"));
   }
 
-  // sendto autobound the socket; replies are addressed to that port id.
-  sockaddr_nl local{};
-  socklen_t local_len = sizeof(local);
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &local_len) <
-      0) {
-    return absl::ErrnoToStatus(errno, "getsockname(sock_diag) failed");
-  }
-  const Expected expected{.seq = seq, .pid = local.nl_pid};
+  const Expected expected{.seq = seq, .pid = port_id_};
 
   std::vector<uint8_t> buffer(kRecvBufferSize);
   std::vector<InetDiagSocket> sockets;
@@ -314,7 +321,7 @@ absl::StatusOr<std::vector<InetDiagSocket>> DumpTcpSockets(int family,
     msg.msg_namelen = sizeof(source);
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    const ssize_t received = ::recvmsg(fd.get(), &msg, 0);
+    const ssize_t received = ::recvmsg(fd_.get(), &msg, 0);
     if (received < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {

@@ -1,16 +1,18 @@
 #pragma once
 
 // sock_diag (NETLINK_SOCK_DIAG / inet_diag) for TCP sockets: a pure request
-// builder and reply parser over bytes, plus the I/O that runs a dump in the
-// calling thread's network namespace.
+// builder and reply parser over bytes, plus the socket that runs dumps in the
+// network namespace it was opened in.
 
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "procfs/unique_fd.h"
 
 namespace tcpq::procfs {
 
@@ -50,10 +52,24 @@ std::vector<uint8_t> BuildInetDiagDumpRequest(int family, uint32_t states,
 absl::StatusOr<bool> ParseInetDiagReply(std::span<const uint8_t> bytes,
                                         std::vector<InetDiagSocket>& out);
 
-// Runs a complete dump over a fresh NETLINK_SOCK_DIAG socket, which belongs to
-// the network namespace of the calling thread.
-absl::StatusOr<std::vector<InetDiagSocket>> DumpTcpSockets(int family,
-                                                           uint32_t states,
-                                                           bool with_meminfo);
+// A NETLINK_SOCK_DIAG socket. It belongs to the network namespace of the
+// thread that opened it, for its whole life, and serves any number of dumps
+// one after the other: a scrape opens one per namespace.
+class SockDiag {
+ public:
+  static absl::StatusOr<SockDiag> Open();
+
+  // Runs a complete dump of the IPPROTO_TCP sockets of `family` in `states`.
+  absl::StatusOr<std::vector<InetDiagSocket>> DumpTcp(int family,
+                                                      uint32_t states,
+                                                      bool with_meminfo);
+
+ private:
+  SockDiag(UniqueFd fd, uint32_t port_id)
+      : fd_(std::move(fd)), port_id_(port_id) {}
+
+  UniqueFd fd_;
+  uint32_t port_id_;  // the kernel addresses replies to it
+};
 
 }  // namespace tcpq::procfs

@@ -579,7 +579,7 @@ TEST(ParseInetDiagReplyTest, CorruptingAnyByteNeverCrashes) {
 }
 
 // The real kernel, in the test's own network namespace.
-TEST(DumpTcpSocketsTest, FindsOwnListenerWithBacklog) {
+TEST(SockDiagTest, FindsOwnListenerWithBacklog) {
   UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   ASSERT_TRUE(listener.valid()) << std::strerror(errno);
   sockaddr_in addr{};
@@ -611,10 +611,14 @@ TEST(DumpTcpSocketsTest, FindsOwnListenerWithBacklog) {
 
   // connect() returns once the client sees the SYN-ACK; the server queues
   // the child when it processes the final ACK, so allow a moment for it.
+  // Every attempt reuses one socket, as a scrape does within a namespace.
+  absl::StatusOr<SockDiag> sock_diag = SockDiag::Open();
+  ASSERT_TRUE(sock_diag.ok()) << sock_diag.status();
   std::optional<InetDiagSocket> found;
   for (int attempt = 0; attempt < 100; ++attempt) {
     absl::StatusOr<std::vector<InetDiagSocket>> sockets =
-        DumpTcpSockets(AF_INET, StateBit(kTcpListen), /*with_meminfo=*/true);
+        sock_diag->DumpTcp(AF_INET, StateBit(kTcpListen),
+                           /*with_meminfo=*/true);
     ASSERT_TRUE(sockets.ok()) << sockets.status();
     found.reset();
     for (const InetDiagSocket& s : *sockets) {
@@ -633,7 +637,7 @@ TEST(DumpTcpSocketsTest, FindsOwnListenerWithBacklog) {
   EXPECT_EQ(found->inode, st.st_ino);
 }
 
-TEST(DumpTcpSocketsTest, Ipv6ListenerWithoutMeminfo) {
+TEST(SockDiagTest, Ipv6ListenerWithoutMeminfo) {
   UniqueFd listener(socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!listener.valid()) GTEST_SKIP() << "no IPv6: " << std::strerror(errno);
   sockaddr_in6 addr{};
@@ -649,8 +653,10 @@ TEST(DumpTcpSocketsTest, Ipv6ListenerWithoutMeminfo) {
       getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
   const uint16_t port = ntohs(addr.sin6_port);
 
-  absl::StatusOr<std::vector<InetDiagSocket>> sockets =
-      DumpTcpSockets(AF_INET6, StateBit(kTcpListen), /*with_meminfo=*/false);
+  absl::StatusOr<SockDiag> sock_diag = SockDiag::Open();
+  ASSERT_TRUE(sock_diag.ok()) << sock_diag.status();
+  absl::StatusOr<std::vector<InetDiagSocket>> sockets = sock_diag->DumpTcp(
+      AF_INET6, StateBit(kTcpListen), /*with_meminfo=*/false);
   ASSERT_TRUE(sockets.ok()) << sockets.status();
   bool seen = false;
   for (const InetDiagSocket& s : *sockets) {

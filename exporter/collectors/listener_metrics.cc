@@ -3,16 +3,15 @@
 #include <sys/socket.h>
 
 #include "absl/strings/str_cat.h"
-#include "procfs/inet_diag.h"
 
 namespace tcpq {
 
-absl::StatusOr<procfs::Listeners> DumpListeners() {
+absl::StatusOr<procfs::Listeners> DumpListeners(procfs::SockDiag& sock_diag) {
   std::vector<procfs::InetDiagSocket> sockets;
   for (int family : {AF_INET, AF_INET6}) {
     absl::StatusOr<std::vector<procfs::InetDiagSocket>> dumped =
-        procfs::DumpTcpSockets(family, procfs::StateBit(procfs::kTcpListen),
-                               /*with_meminfo=*/true);
+        sock_diag.DumpTcp(family, procfs::StateBit(procfs::kTcpListen),
+                          /*with_meminfo=*/true);
     if (!dumped.ok()) return dumped.status();
     sockets.insert(sockets.end(), dumped->begin(), dumped->end());
   }

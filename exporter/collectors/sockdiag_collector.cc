@@ -18,7 +18,10 @@ class SockdiagCollector : public Collector {
   absl::Status Collect(const ScrapeContext& context, MetricSet& out) override {
     return ForEachNamespace(
         context, [&](const procfs::Netns& ns) -> absl::Status {
-          absl::StatusOr<procfs::Listeners> listeners = DumpListeners();
+          absl::StatusOr<procfs::SockDiag> sock_diag = procfs::SockDiag::Open();
+          if (!sock_diag.ok()) return sock_diag.status();
+          absl::StatusOr<procfs::Listeners> listeners =
+              DumpListeners(*sock_diag);
           if (!listeners.ok()) return listeners.status();
           const std::string netns = NetnsLabel(ns);
           for (const auto& [key, totals] : *listeners) {

@@ -22,16 +22,19 @@ class SynqueueCollector : public Collector {
   absl::Status Collect(const ScrapeContext& context, MetricSet& out) override {
     return ForEachNamespace(
         context, [&](const procfs::Netns& ns) -> absl::Status {
-          absl::StatusOr<procfs::Listeners> listeners = DumpListeners();
+          absl::StatusOr<procfs::SockDiag> sock_diag = procfs::SockDiag::Open();
+          if (!sock_diag.ok()) return sock_diag.status();
+          absl::StatusOr<procfs::Listeners> listeners =
+              DumpListeners(*sock_diag);
           if (!listeners.ok()) return listeners.status();
           for (int family : {AF_INET, AF_INET6}) {
             // Request sockets are TCP_NEW_SYN_RECV (12) in the kernel; ask for
             // both.
             absl::StatusOr<std::vector<procfs::InetDiagSocket>> half_open =
-                procfs::DumpTcpSockets(family,
-                                       procfs::StateBit(procfs::kTcpSynRecv) |
-                                           procfs::StateBit(12),
-                                       /*with_meminfo=*/false);
+                sock_diag->DumpTcp(family,
+                                   procfs::StateBit(procfs::kTcpSynRecv) |
+                                       procfs::StateBit(12),
+                                   /*with_meminfo=*/false);
             if (!half_open.ok()) return half_open.status();
             procfs::CountSynQueue(*half_open, *listeners);
           }
