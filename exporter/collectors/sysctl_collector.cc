@@ -1,16 +1,26 @@
 // sysctl: the settings that size and guard the SYN and accept queues, per
 // network namespace.
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <iterator>
+#include <optional>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/string_view.h"
 #include "exporter/collectors/collectors.h"
-#include "procfs/proc_file.h"
+#include "procfs/unique_fd.h"
 
 ABSL_FLAG(bool, collector_sysctl, true,
           "Enable the sysctl collector: somaxconn, tcp_max_syn_backlog, "
@@ -42,32 +52,99 @@ constexpr Sysctl kSysctls[] = {
      "SYN retransmits of connect() before it fails."},
 };
 
+constexpr size_t kSysctlCount = std::size(kSysctls);
+
+// /proc/sys/<path> of a dotted sysctl name.
+std::string SysctlPath(absl::string_view name) {
+  return absl::StrCat("/proc/sys/", absl::StrReplaceAll(name, {{".", "/"}}));
+}
+
+// One namespace's sysctl files, opened inside it. Kept open from scrape to
+// scrape: on the CI machine opening a /proc/sys file costs 18 µs and reading
+// it again 1.5 µs, and there are six per namespace. An open file does not
+// keep its namespace alive; once the namespace is gone, reading it fails
+// with ENOENT.
+struct NamespaceFiles {
+  std::array<UniqueFd, kSysctlCount> files;  // invalid: the kernel lacks it
+};
+
+absl::StatusOr<NamespaceFiles> OpenFiles() {
+  NamespaceFiles opened;
+  for (size_t i = 0; i < kSysctlCount; ++i) {
+    const std::string path = SysctlPath(kSysctls[i].name);
+    opened.files[i].Reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!opened.files[i].valid() && errno != ENOENT) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
+    }
+  }
+  return opened;
+}
+
+// Values of the files that exist, in kSysctls order.
+absl::StatusOr<std::array<std::optional<int64_t>, kSysctlCount>> ReadValues(
+    const NamespaceFiles& opened) {
+  std::array<std::optional<int64_t>, kSysctlCount> values;
+  for (size_t i = 0; i < kSysctlCount; ++i) {
+    if (!opened.files[i].valid()) continue;
+    const std::string path = SysctlPath(kSysctls[i].name);
+    // One read: an integer sysctl is far shorter than the buffer, and the
+    // kernel formats it whole on the first read.
+    char text[64];
+    const ssize_t n =
+        ::pread(opened.files[i].get(), text, sizeof(text), /*offset=*/0);
+    // ENOENT (NotFound): the namespace is gone.
+    if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat("read ", path));
+    int64_t value;
+    if (static_cast<size_t>(n) == sizeof(text) ||
+        !absl::SimpleAtoi(absl::StripAsciiWhitespace(
+                              absl::string_view(text, static_cast<size_t>(n))),
+                          &value)) {
+      return absl::DataLossError(absl::StrCat(path, ": not an integer"));
+    }
+    values[i] = value;
+  }
+  return values;
+}
+
 class SysctlCollector : public Collector {
  public:
   absl::Status Collect(const ScrapeContext& context, MetricSet& out) override {
-    return ForEachNamespace(
-        context, [&](const procfs::Netns& ns) -> absl::Status {
+    absl::flat_hash_map<uint64_t, NamespaceFiles> kept;
+    const absl::Status status =
+        ForEachNamespace(context, [&](const procfs::Netns& ns) -> absl::Status {
+          auto cached = open_.extract(ns.identity.inode);
+          absl::StatusOr<NamespaceFiles> opened =
+              cached.empty() ? OpenFiles() : std::move(cached.mapped());
+          if (!opened.ok()) return opened.status();
+          auto values = ReadValues(*opened);
+          if (absl::IsNotFound(values.status()) && !cached.empty()) {
+            // Files of a namespace that died and whose inode number a new
+            // one reuses: open the new namespace's.
+            opened = OpenFiles();
+            if (!opened.ok()) return opened.status();
+            values = ReadValues(*opened);
+          }
+          if (!values.ok()) return values.status();
           const Labels labels = {{"netns", NetnsLabel(ns)}};
-          for (const Sysctl& sysctl : kSysctls) {
-            const std::string path = absl::StrCat(
-                "/proc/sys/", absl::StrReplaceAll(sysctl.name, {{".", "/"}}));
-            absl::StatusOr<std::string> text = procfs::ReadFile(path);
-            if (absl::IsNotFound(text.status())) continue;  // kernel lacks it
-            if (!text.ok()) return text.status();
-            int64_t value;
-            if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &value)) {
-              return absl::DataLossError(
-                  absl::StrCat(path, ": not an integer"));
-            }
+          for (size_t i = 0; i < kSysctlCount; ++i) {
+            if (!(*values)[i].has_value()) continue;
+            const Sysctl& sysctl = kSysctls[i];
             out.Gauge(
                 absl::StrCat("tcpq_sysctl_",
                              absl::StrReplaceAll(sysctl.name, {{".", "_"}})),
                 absl::StrCat(sysctl.help, " (sysctl ", sysctl.name, ")"),
-                labels, static_cast<double>(value));
+                labels, static_cast<double>(*(*values)[i]));
           }
+          kept[ns.identity.inode] = *std::move(opened);
           return absl::OkStatus();
         });
+    // Files of namespaces this scrape did not find are closed here.
+    open_ = std::move(kept);
+    return status;
   }
+
+ private:
+  absl::flat_hash_map<uint64_t, NamespaceFiles> open_;  // by netns inode
 };
 
 }  // namespace

@@ -105,6 +105,34 @@ class ListenerTest(unittest.TestCase):
                 want = float(ns.run("sysctl", "-n", f"net.ipv4.{name}"))
                 self.assertEqual(one(samples, f"tcpq_sysctl_net_ipv4_{name}",
                                      netns=ns.inode), want, name)
+            # The exporter keeps the files open between scrapes: a change
+            # must still show in the next one.
+            ns.run("sysctl", "-qw", "net.core.somaxconn=78")
+            self.assertEqual(one(exporter.scrape(), "tcpq_sysctl_net_core_somaxconn",
+                                 netns=ns.inode), 78)
+
+    def test_a_new_namespace_reusing_an_inode_shows_its_own_sysctls(self):
+        """The kernel hands a deleted namespace's inode number to the next
+        one. The sysctl files kept open for the old namespace must not be
+        read for the new one (nor fail the collector)."""
+        with Exporter() as exporter:
+            with Netns("reuse-old") as old:
+                old.run("sysctl", "-qw", "net.core.somaxconn=77")
+                self.assertEqual(one(exporter.scrape(), "tcpq_sysctl_net_core_somaxconn",
+                                     netns=old.inode), 77)
+            for _ in range(50):
+                with Netns("reuse-new") as new:
+                    if new.inode != old.inode:
+                        time.sleep(0.1)  # the old one is still being freed
+                        continue
+                    new.run("sysctl", "-qw", "net.core.somaxconn=55")
+                    samples = exporter.scrape()
+                    self.assertEqual(one(samples, "tcpq_sysctl_net_core_somaxconn",
+                                         netns=new.inode), 55)
+                    self.assertEqual(one(samples, "tcpq_collector_success",
+                                         collector="sysctl"), 1)
+                    return
+            self.fail(f"no new namespace reused inode {old.inode} in 50 tries")
 
     def test_synqueue_counts_half_open_connections(self):
         port = free_port()
