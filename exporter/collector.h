@@ -36,19 +36,17 @@ std::string NetnsLabel(const procfs::Netns& ns);
 // on with the others. `read` returns the status for its namespace.
 template <typename ReadFn>
 absl::Status ForEachNamespace(const ScrapeContext& context, ReadFn read) {
-  std::vector<int> fds;
-  fds.reserve(context.namespaces.size());
-  for (const procfs::Netns& ns : context.namespaces) fds.push_back(ns.fd.get());
   absl::Status first_error;
-  context.executor.ForEach(fds, [&](size_t i, const absl::Status& entered) {
-    const procfs::Netns& ns = context.namespaces[i];
-    const absl::Status status = entered.ok() ? read(ns) : entered;
-    if (!status.ok() && first_error.ok()) {
-      first_error =
-          absl::Status(status.code(), "netns " + NetnsLabel(ns) + ": " +
-                                          std::string(status.message()));
-    }
-  });
+  context.executor.ForEach(
+      context.namespaces, [&](size_t i, const absl::Status& entered) {
+        const procfs::Netns& ns = context.namespaces[i];
+        const absl::Status status = entered.ok() ? read(ns) : entered;
+        if (!status.ok() && first_error.ok()) {
+          first_error =
+              absl::Status(status.code(), "netns " + NetnsLabel(ns) + ": " +
+                                              std::string(status.message()));
+        }
+      });
   return first_error;
 }
 

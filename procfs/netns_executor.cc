@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -22,10 +24,10 @@ NetnsExecutor::~NetnsExecutor() {
   thread_.join();
 }
 
-void NetnsExecutor::ForEach(std::span<const int> netns_fds, WorkFn work) {
+void NetnsExecutor::ForEach(std::span<const Netns> namespaces, WorkFn work) {
   absl::MutexLock run_lock(&run_mutex_);
   absl::MutexLock lock(&mutex_);
-  pending_fds_ = netns_fds;
+  pending_namespaces_ = namespaces;
   pending_work_ = &work;
   job_done_ = false;
   has_job_ = true;
@@ -33,6 +35,13 @@ void NetnsExecutor::ForEach(std::span<const int> netns_fds, WorkFn work) {
 }
 
 void NetnsExecutor::Loop() {
+  // Namespace inodes: where the thread is, and where it started. Entering the
+  // namespace it is in is skipped: setns needs CAP_SYS_ADMIN even then, and
+  // without it the exporter still reads its own namespace.
+  struct stat st {};
+  const uint64_t home =
+      home_.valid() && ::fstat(home_.get(), &st) == 0 ? st.st_ino : 0;
+  uint64_t current = home;
   while (true) {
     absl::MutexLock lock(&mutex_);
     mutex_.Await(absl::Condition(
@@ -44,20 +53,32 @@ void NetnsExecutor::Loop() {
     has_job_ = false;
     // The caller blocks on job_done_, so it cannot touch the shared state
     // while the work runs without the lock.
-    const std::span<const int> fds = pending_fds_;
+    const std::span<const Netns> namespaces = pending_namespaces_;
     const WorkFn* work = pending_work_;
     mutex_.Unlock();
-    for (size_t i = 0; i < fds.size(); ++i) {
+    for (size_t i = 0; i < namespaces.size(); ++i) {
+      const Netns& ns = namespaces[i];
       absl::Status entered;
-      if (::setns(fds[i], CLONE_NEWNET) != 0) {
-        entered = absl::UnavailableError(
-            absl::StrCat("setns: ", std::strerror(errno)));
+      if (ns.identity.inode != current) {
+        if (::setns(ns.fd.get(), CLONE_NEWNET) == 0) {
+          current = ns.identity.inode;
+        } else {
+          entered = absl::UnavailableError(absl::StrCat(
+              "setns: ", std::strerror(errno),
+              errno == EPERM ? " (entering another network namespace needs "
+                               "CAP_SYS_ADMIN; --netns=host reads only the "
+                               "exporter's own)"
+                             : ""));
+        }
       }
       (*work)(i, entered);
     }
     // Without a handle of its own namespace (never seen) it stays where it
     // is; discovery fails loudly in that case anyway.
-    if (home_.valid()) ::setns(home_.get(), CLONE_NEWNET);
+    if (current != home && home_.valid() &&
+        ::setns(home_.get(), CLONE_NEWNET) == 0) {
+      current = home;
+    }
     mutex_.Lock();
     job_done_ = true;
   }

@@ -7,6 +7,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "procfs/netns.h"
 #include "procfs/unique_fd.h"
 
 namespace tcpq::procfs {
@@ -26,22 +27,22 @@ class NetnsExecutor {
   NetnsExecutor(const NetnsExecutor&) = delete;
   NetnsExecutor& operator=(const NetnsExecutor&) = delete;
 
-  // On the dedicated thread, enters each namespace of `netns_fds` in turn
-  // and calls `work(i, entered)` there, blocking until all are done.
-  // `entered` is the error of setns(netns_fds[i]); when it is not OK the
-  // thread is still in the previous namespace and `work` must not read.
+  // On the dedicated thread, enters each of `namespaces` in turn and calls
+  // `work(i, entered)` there, blocking until all are done. `entered` is the
+  // error of setns into namespaces[i]; when it is not OK the thread is still
+  // in the previous namespace and `work` must not read.
   // Paths under /proc/thread-self/net and /proc/sys/net read inside `work`
   // describe namespace i. Afterwards the thread returns to the exporter's
   // own namespace, so that it does not keep the last one alive.
   using WorkFn = absl::FunctionRef<void(size_t, const absl::Status&)>;
-  void ForEach(std::span<const int> netns_fds, WorkFn work);
+  void ForEach(std::span<const Netns> namespaces, WorkFn work);
 
  private:
   void Loop();
 
   absl::Mutex run_mutex_;  // one ForEach at a time
   absl::Mutex mutex_;
-  std::span<const int> pending_fds_ ABSL_GUARDED_BY(mutex_);
+  std::span<const Netns> pending_namespaces_ ABSL_GUARDED_BY(mutex_);
   const WorkFn* pending_work_ ABSL_GUARDED_BY(mutex_) = nullptr;
   bool has_job_ ABSL_GUARDED_BY(mutex_) = false;
   bool job_done_ ABSL_GUARDED_BY(mutex_) = false;

@@ -13,6 +13,7 @@ packages=(
   libyaml-cpp-dev libssl-dev libcrypt-dev
   # tests: real kernel tools and real Prometheus tooling
   python3 iproute2 nftables curl openssl prometheus prometheus-alertmanager
+  libcap2-bin wrk
 )
 # Node.js runs the manifest schema validator; the machine image may ship its
 # own build (which bundles npm and conflicts with Debian's npm package).

@@ -281,8 +281,12 @@ class BpfCollector : public Collector {
   void AddNamespace(const std::string& netns, const tcpq_netns_stats& s,
                     const absl::flat_hash_map<uint64_t, uint64_t>& time_wait,
                     uint64_t inode, MetricSet& out) {
-    if (auto tw = time_wait.find(inode); tw != time_wait.end()) {
+    // Gauges of namespaces not seeded yet would count from zero: omitted.
+    // A namespace whose sockstat could not be read lacks only time_wait.
+    if (seeded_.contains(inode)) {
+      const auto tw = time_wait.find(inode);
       for (uint32_t state : kGaugeStates) {
+        if (state == TCPQ_TCP_TIME_WAIT && tw == time_wait.end()) continue;
         const double value = state == TCPQ_TCP_TIME_WAIT
                                  ? static_cast<double>(tw->second)
                                  : static_cast<double>(s.sockets[state]);

@@ -118,17 +118,22 @@ class Netns:
 class Exporter:
     """The real tcpq_exporter binary on a free loopback port."""
 
-    def __init__(self, *flags):
+    def __init__(self, *flags, wrapper=(), env=None):
+        """`wrapper`: a command line the exporter's runs behind (e.g. capsh);
+        `env`: variables added to the exporter's environment."""
         self.binary = os.environ.get("TCPQ_EXPORTER")
         if not self.binary:
             raise unittest.SkipTest("TCPQ_EXPORTER is not set (run through ctest)")
         self.port = free_port()
         self.flags = flags
+        self.wrapper = list(wrapper)
+        self.env = dict(os.environ, **(env or {}))
 
     def __enter__(self):
         self.proc = subprocess.Popen(
-            [self.binary, f"--web.listen-address=127.0.0.1:{self.port}", *self.flags],
-            stderr=subprocess.PIPE, text=True)
+            [*self.wrapper, self.binary, f"--web.listen-address=127.0.0.1:{self.port}",
+             *self.flags],
+            stderr=subprocess.PIPE, text=True, env=self.env)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
