@@ -438,25 +438,21 @@ class BpfTest(unittest.TestCase):
         and the histograms need socket storage (tp_btf only) and are absent."""
         n = 3
         port = free_port()
-        os.environ["TCPQ_BPF_NO_TP_BTF"] = "1"
-        try:
-            with Netns("rawtp") as ns, Exporter() as exporter:
-                run_py(ns, f"""
-                    import socket
-                    l = socket.socket(); l.bind(("127.0.0.1", {port})); l.listen(8)
-                    for _ in range({n}):
-                        c = socket.create_connection(("127.0.0.1", {port})); s, _ = l.accept()
-                        c.close(); s.close()
-                    c = socket.socket()
-                    try:
-                        c.connect(("127.0.0.1", {port + 1}))
-                    except ConnectionRefusedError:
-                        pass
-                    """)
-                samples = exporter.scrape()
-            self.assertIn("inet_sock_set_state=raw_tp", exporter.stderr)
-        finally:
-            del os.environ["TCPQ_BPF_NO_TP_BTF"]
+        with Netns("rawtp") as ns, Exporter(env={"TCPQ_BPF_NO_TP_BTF": "1"}) as exporter:
+            run_py(ns, f"""
+                import socket
+                l = socket.socket(); l.bind(("127.0.0.1", {port})); l.listen(8)
+                for _ in range({n}):
+                    c = socket.create_connection(("127.0.0.1", {port})); s, _ = l.accept()
+                    c.close(); s.close()
+                c = socket.socket()
+                try:
+                    c.connect(("127.0.0.1", {port + 1}))
+                except ConnectionRefusedError:
+                    pass
+                """)
+            samples = exporter.scrape()
+        self.assertIn("inet_sock_set_state=raw_tp", exporter.stderr)
         self.assert_attached(samples, *HOOKS)
         self.assertEqual(one(samples, "tcpq_collector_success", collector="bpf"), 1)
         self.assertEqual(one(samples, "tcpq_connect_attempts_total", netns=ns.inode), n + 1)
@@ -470,28 +466,25 @@ class BpfTest(unittest.TestCase):
         self.assertEqual(select(samples, "tcpq_state_duration_seconds_count"), [])
 
     def test_a_tp_btf_that_does_not_load_falls_back_to_raw_tp_alone(self):
-        """TCPQ_BPF_BREAK_TP_BTF points the tp_btf program of tcp_send_reset
-        at a tracepoint that does not exist, so loading the whole object
-        fails, as on a kernel without it: the loader then tries each hook
-        alone and only tcp_send_reset falls back to raw_tp."""
+        """TCPQ_BPF_BREAK_TP_BTF gives the tp_btf program of tcp_send_reset a
+        program type it cannot load as, so loading the whole object fails, as
+        on a kernel without that BTF tracepoint: the loader then tries each
+        hook alone and only tcp_send_reset falls back to raw_tp."""
         m = 4
         port = free_port()
-        os.environ["TCPQ_BPF_BREAK_TP_BTF"] = "tcp_send_reset"
-        try:
-            with Netns("fallback") as ns, Exporter() as exporter:
-                run_py(ns, f"""
-                    import socket
-                    for _ in range({m}):
-                        c = socket.socket()
-                        try:
-                            c.connect(("127.0.0.1", {port}))
-                        except ConnectionRefusedError:
-                            pass
-                        c.close()
-                    """)
-                samples = exporter.scrape()
-        finally:
-            del os.environ["TCPQ_BPF_BREAK_TP_BTF"]
+        with Netns("fallback") as ns, \
+                Exporter(env={"TCPQ_BPF_BREAK_TP_BTF": "tcp_send_reset"}) as exporter:
+            run_py(ns, f"""
+                import socket
+                for _ in range({m}):
+                    c = socket.socket()
+                    try:
+                        c.connect(("127.0.0.1", {port}))
+                    except ConnectionRefusedError:
+                        pass
+                    c.close()
+                """)
+            samples = exporter.scrape()
         self.assertIn("inet_sock_set_state=tp_btf tcp_retransmit_skb=tp_btf "
                       "tcp_retransmit_synack=tp_btf tcp_send_reset=raw_tp "
                       "tcp_receive_reset=tp_btf iter_tcp=iter", exporter.stderr)
@@ -503,12 +496,8 @@ class BpfTest(unittest.TestCase):
         self.assertEqual(len(select(samples, "tcpq_sockets", netns=ns.inode)), 10)
 
     def test_missing_tracepoint_disables_only_its_metrics(self):
-        os.environ["TCPQ_BPF_SKIP"] = "tcp_receive_reset"
-        try:
-            with Netns("skip") as ns, Exporter() as exporter:
-                samples = exporter.scrape()
-        finally:
-            del os.environ["TCPQ_BPF_SKIP"]
+        with Netns("skip") as ns, Exporter(env={"TCPQ_BPF_SKIP": "tcp_receive_reset"}) as exporter:
+            samples = exporter.scrape()
         self.assert_attached(samples, *(h for h in HOOKS if h != "tcp_receive_reset"))
         self.assertEqual(one(samples, "tcpq_collector_success", collector="bpf"), 1)
         self.assertEqual(select(samples, "tcpq_resets_total", direction="received"), [])
@@ -526,25 +515,21 @@ class BpfTest(unittest.TestCase):
         one per state transition (ten per connection), and nothing crashes."""
         n = 3
         port = free_port()
-        os.environ["TCPQ_BPF_MAX_NETNS"] = "1"
-        try:
-            with Netns("full1") as first, Netns("full2") as second, \
-                    Exporter() as exporter:
-                connect = f"""
-                    import socket
-                    l = socket.socket(); l.bind(("127.0.0.1", {port})); l.listen(8)
-                    for _ in range({n}):
-                        c = socket.create_connection(("127.0.0.1", {port}))
-                        s, _ = l.accept()
-                        c.close(); s.close()
-                    """
-                run_py(first, connect)
-                before = one(exporter.scrape(), "tcpq_bpf_map_update_failures_total",
-                             map="netns_stats")
-                run_py(second, connect)
-                samples = exporter.scrape()
-        finally:
-            del os.environ["TCPQ_BPF_MAX_NETNS"]
+        with Netns("full1") as first, Netns("full2") as second, \
+                Exporter(env={"TCPQ_BPF_MAX_NETNS": "1"}) as exporter:
+            connect = f"""
+                import socket
+                l = socket.socket(); l.bind(("127.0.0.1", {port})); l.listen(8)
+                for _ in range({n}):
+                    c = socket.create_connection(("127.0.0.1", {port}))
+                    s, _ = l.accept()
+                    c.close(); s.close()
+                """
+            run_py(first, connect)
+            before = one(exporter.scrape(), "tcpq_bpf_map_update_failures_total",
+                         map="netns_stats")
+            run_py(second, connect)
+            samples = exporter.scrape()
         failures = one(samples, "tcpq_bpf_map_update_failures_total", map="netns_stats")
         self.assertGreaterEqual(failures - before, 10 * n)
         self.assertEqual(one(samples, "tcpq_connect_attempts_total", netns=second.inode), 0)
