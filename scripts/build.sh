@@ -1,9 +1,25 @@
 #!/usr/bin/env bash
-# Configures and builds one tree: scripts/build.sh BUILD_DIR [cmake args...]
+# Configures and builds one tree:
+#   scripts/build.sh BUILD_DIR [cmake args...] [-- targets...]
+# Without targets it builds everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$1
 shift
-cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" > "$dir.cmake.log" 2>&1 ||
+cmake_args=() targets=()
+while [ $# -gt 0 ]; do
+  if [ "$1" = "--" ]; then
+    shift
+    targets=("$@")
+    break
+  fi
+  cmake_args+=("$1")
+  shift
+done
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${cmake_args[@]}" > "$dir.cmake.log" 2>&1 ||
   { cat "$dir.cmake.log"; exit 1; }
-cmake --build "$dir" -j "$(nproc)"
+if [ ${#targets[@]} -gt 0 ]; then
+  cmake --build "$dir" -j "$(nproc)" --target "${targets[@]}"
+else
+  cmake --build "$dir" -j "$(nproc)"
+fi

@@ -65,7 +65,15 @@ class LoadTest(unittest.TestCase):
                     self.assertEqual(result[error], 0, (error, result))
                 total += result["requests"]
             print(f"RSS after each round (KiB): {rss}; {total} complete responses", flush=True)
-            self.assertLessEqual(rss[-1] - rss[0], MAX_GROWTH_KIB, rss)
+            if os.environ.get("TCPQ_SANITIZED") == "1":
+                # ASan holds freed memory in quarantine, so RSS grows by
+                # design; LeakSanitizer checks for leaks when the exporter
+                # exits instead (a leak makes the exit status, checked by
+                # Exporter, non-zero).
+                print("sanitizer build: RSS bound not applied, LeakSanitizer "
+                      "checks at exit", flush=True)
+            else:
+                self.assertLessEqual(rss[-1] - rss[0], MAX_GROWTH_KIB, rss)
             self.assertEqual(exporter.get("/-/healthy")[0], 200)
 
 
