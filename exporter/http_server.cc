@@ -18,8 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "build_info.h"
+#include "exporter/exposition.h"
 #include "procfs/unique_fd.h"
-#include "prometheus/text_serializer.h"
 
 namespace tcpq {
 namespace {
@@ -254,7 +254,7 @@ int HttpServer::Handle(mg_connection* conn) {
     return 405;
   }
   if (uri == options_.telemetry_path) {
-    const std::string body = prometheus::TextSerializer().Serialize(scrape_());
+    const std::string body = SerializeText(scrape_());
     Reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", body);
     return 200;
   }

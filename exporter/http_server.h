@@ -25,8 +25,9 @@ struct HttpOptions {
 // TLS when options.web.tls is set, every path behind basic auth when
 // options.web.basic_auth_users is not empty.
 // prometheus-cpp's Exposer serves only metric paths, so the landing page and
-// health endpoints need a server of our own; the exposition format still comes
-// from prometheus-cpp's TextSerializer.
+// health endpoints need a server of our own; the exposition text comes from
+// SerializeText (exporter/exposition.h), byte for byte what prometheus-cpp's
+// TextSerializer writes, several times faster.
 class HttpServer {
  public:
   using ScrapeFn = std::function<std::vector<prometheus::MetricFamily>()>;
