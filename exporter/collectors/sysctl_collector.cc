@@ -54,9 +54,29 @@ constexpr Sysctl kSysctls[] = {
 
 constexpr size_t kSysctlCount = std::size(kSysctls);
 
-// /proc/sys/<path> of a dotted sysctl name.
-std::string SysctlPath(absl::string_view name) {
-  return absl::StrCat("/proc/sys/", absl::StrReplaceAll(name, {{".", "/"}}));
+// What each sysctl's file, metric and help text are called, derived once from
+// kSysctls rather than on every scrape of every namespace.
+struct SysctlStrings {
+  std::string path;    // /proc/sys/net/core/somaxconn
+  std::string metric;  // tcpq_sysctl_net_core_somaxconn
+  std::string help;
+};
+
+const std::array<SysctlStrings, kSysctlCount>& Strings() {
+  static const auto* strings = [] {
+    auto* derived = new std::array<SysctlStrings, kSysctlCount>;
+    for (size_t i = 0; i < kSysctlCount; ++i) {
+      const Sysctl& sysctl = kSysctls[i];
+      (*derived)[i] = {
+          .path = absl::StrCat("/proc/sys/",
+                               absl::StrReplaceAll(sysctl.name, {{".", "/"}})),
+          .metric = absl::StrCat(
+              "tcpq_sysctl_", absl::StrReplaceAll(sysctl.name, {{".", "_"}})),
+          .help = absl::StrCat(sysctl.help, " (sysctl ", sysctl.name, ")")};
+    }
+    return derived;
+  }();
+  return *strings;
 }
 
 // One namespace's sysctl files, opened inside it. Kept open from scrape to
@@ -71,7 +91,7 @@ struct NamespaceFiles {
 absl::StatusOr<NamespaceFiles> OpenFiles() {
   NamespaceFiles opened;
   for (size_t i = 0; i < kSysctlCount; ++i) {
-    const std::string path = SysctlPath(kSysctls[i].name);
+    const std::string& path = Strings()[i].path;
     opened.files[i].Reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!opened.files[i].valid() && errno != ENOENT) {
       return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
@@ -86,7 +106,7 @@ absl::StatusOr<std::array<std::optional<int64_t>, kSysctlCount>> ReadValues(
   std::array<std::optional<int64_t>, kSysctlCount> values;
   for (size_t i = 0; i < kSysctlCount; ++i) {
     if (!opened.files[i].valid()) continue;
-    const std::string path = SysctlPath(kSysctls[i].name);
+    const std::string& path = Strings()[i].path;
     // One read: an integer sysctl is far shorter than the buffer, and the
     // kernel formats it whole on the first read.
     char text[64];
@@ -128,12 +148,8 @@ class SysctlCollector : public Collector {
           const Labels labels = {{"netns", NetnsLabel(ns)}};
           for (size_t i = 0; i < kSysctlCount; ++i) {
             if (!(*values)[i].has_value()) continue;
-            const Sysctl& sysctl = kSysctls[i];
-            out.Gauge(
-                absl::StrCat("tcpq_sysctl_",
-                             absl::StrReplaceAll(sysctl.name, {{".", "_"}})),
-                absl::StrCat(sysctl.help, " (sysctl ", sysctl.name, ")"),
-                labels, static_cast<double>(*(*values)[i]));
+            out.Gauge(Strings()[i].metric, Strings()[i].help, labels,
+                      static_cast<double>(*(*values)[i]));
           }
           kept[ns.identity.inode] = *std::move(opened);
           return absl::OkStatus();
