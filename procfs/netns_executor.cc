@@ -5,81 +5,103 @@
 #include <sys/stat.h>
 
 #include <cerrno>
-#include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
 namespace tcpq::procfs {
+namespace {
+
+uint64_t InodeOf(const UniqueFd& fd) {
+  struct stat st {};
+  return fd.valid() && ::fstat(fd.get(), &st) == 0 ? st.st_ino : 0;
+}
+
+}  // namespace
 
 NetnsExecutor::NetnsExecutor()
     : home_(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)),
+      home_inode_(InodeOf(home_)),
+      current_(home_inode_),
       thread_([this] { Loop(); }) {}
 
 NetnsExecutor::~NetnsExecutor() {
   {
     absl::MutexLock lock(&mutex_);
+    mutex_.Await(absl::Condition(&job_done_));
     stopping_ = true;
   }
   thread_.join();
 }
 
-void NetnsExecutor::ForEach(std::span<const Netns> namespaces, WorkFn work) {
-  absl::MutexLock run_lock(&run_mutex_);
+void NetnsExecutor::Start(absl::AnyInvocable<void() &&> job) {
   absl::MutexLock lock(&mutex_);
-  pending_namespaces_ = namespaces;
-  pending_work_ = &work;
+  mutex_.Await(absl::Condition(&job_done_));
+  job_ = std::move(job);
   job_done_ = false;
   has_job_ = true;
+}
+
+void NetnsExecutor::Wait() {
+  absl::MutexLock lock(&mutex_);
   mutex_.Await(absl::Condition(&job_done_));
 }
 
-void NetnsExecutor::Loop() {
-  // Namespace inodes: where the thread is, and where it started. Entering the
-  // namespace it is in is skipped: setns needs CAP_SYS_ADMIN even then, and
-  // without it the exporter still reads its own namespace.
-  struct stat st {};
-  const uint64_t home =
-      home_.valid() && ::fstat(home_.get(), &st) == 0 ? st.st_ino : 0;
-  uint64_t current = home;
-  while (true) {
-    absl::MutexLock lock(&mutex_);
-    mutex_.Await(absl::Condition(
-        +[](NetnsExecutor* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mutex_) {
-          return self->has_job_ || self->stopping_;
-        },
-        this));
-    if (stopping_) return;
-    has_job_ = false;
-    // The caller blocks on job_done_, so it cannot touch the shared state
-    // while the work runs without the lock.
-    const std::span<const Netns> namespaces = pending_namespaces_;
-    const WorkFn* work = pending_work_;
-    mutex_.Unlock();
-    for (size_t i = 0; i < namespaces.size(); ++i) {
-      const Netns& ns = namespaces[i];
-      absl::Status entered;
-      if (ns.identity.inode != current) {
-        if (::setns(ns.fd.get(), CLONE_NEWNET) == 0) {
-          current = ns.identity.inode;
-        } else {
-          entered = absl::UnavailableError(absl::StrCat(
-              "setns: ", std::strerror(errno),
-              errno == EPERM ? " (entering another network namespace needs "
-                               "CAP_SYS_ADMIN; --netns=host reads only the "
-                               "exporter's own)"
-                             : ""));
-        }
+void NetnsExecutor::ForEach(std::span<const Netns> namespaces, WorkFn work) {
+  if (std::this_thread::get_id() == thread_.get_id()) {
+    EnterEach(namespaces, work);
+    return;
+  }
+  Start([this, namespaces, work] { EnterEach(namespaces, work); });
+  Wait();
+}
+
+void NetnsExecutor::EnterEach(std::span<const Netns> namespaces, WorkFn work) {
+  // Entering the namespace the thread is in is skipped: setns needs
+  // CAP_SYS_ADMIN even then, and without it the exporter still reads its own
+  // namespace.
+  for (size_t i = 0; i < namespaces.size(); ++i) {
+    const Netns& ns = namespaces[i];
+    absl::Status entered;
+    if (ns.identity.inode != current_) {
+      if (::setns(ns.fd.get(), CLONE_NEWNET) == 0) {
+        current_ = ns.identity.inode;
+      } else {
+        entered = absl::UnavailableError(absl::StrCat(
+            "setns: ", std::strerror(errno),
+            errno == EPERM ? " (entering another network namespace needs "
+                             "CAP_SYS_ADMIN; --netns=host reads only the "
+                             "exporter's own)"
+                           : ""));
       }
-      (*work)(i, entered);
     }
-    // Without a handle of its own namespace (never seen) it stays where it
-    // is; discovery fails loudly in that case anyway.
-    if (current != home && home_.valid() &&
-        ::setns(home_.get(), CLONE_NEWNET) == 0) {
-      current = home;
+    work(i, entered);
+  }
+  // Without a handle of its own namespace (never seen) it stays where it is;
+  // discovery fails loudly in that case anyway.
+  if (current_ != home_inode_ && home_.valid() &&
+      ::setns(home_.get(), CLONE_NEWNET) == 0) {
+    current_ = home_inode_;
+  }
+}
+
+void NetnsExecutor::Loop() {
+  while (true) {
+    absl::AnyInvocable<void() &&> job;
+    {
+      absl::MutexLock lock(&mutex_);
+      mutex_.Await(absl::Condition(
+          +[](NetnsExecutor* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mutex_) {
+            return self->has_job_ || self->stopping_;
+          },
+          this));
+      if (stopping_) return;
+      has_job_ = false;
+      job = std::move(job_);
     }
-    mutex_.Lock();
+    std::move(job)();
+    absl::MutexLock lock(&mutex_);
     job_done_ = true;
   }
 }

@@ -1,9 +1,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <thread>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -12,14 +14,15 @@
 
 namespace tcpq::procfs {
 
-// Runs work inside another network namespace on one dedicated thread.
+// A thread of its own that can enter other network namespaces.
 //
 // sock_diag and /proc/sys/net only see the caller's network namespace, and
 // setns(2) changes the namespace of the calling thread only. Doing it on a
 // thread of our own keeps the HTTP threads in the exporter's namespace, and
-// reusing that one thread makes each switch cost a few microseconds. A whole
-// list of namespaces is handed over at once: on a virtual machine the two
-// context switches of a hand-off cost more than the setns itself.
+// reusing the thread from scrape to scrape makes each switch cost a few
+// microseconds. Work is handed over in whole jobs (a collector, a list of
+// namespaces): on a virtual machine the two context switches of a hand-off
+// cost more than the setns itself.
 class NetnsExecutor {
  public:
   NetnsExecutor();
@@ -27,10 +30,16 @@ class NetnsExecutor {
   NetnsExecutor(const NetnsExecutor&) = delete;
   NetnsExecutor& operator=(const NetnsExecutor&) = delete;
 
-  // On the dedicated thread, enters each of `namespaces` in turn and calls
-  // `work(i, entered)` there, blocking until all are done. `entered` is the
-  // error of setns into namespaces[i]; when it is not OK the thread is still
-  // in the previous namespace and `work` must not read.
+  // Runs `job` on the thread and returns at once; Wait() blocks until it is
+  // done. One job at a time: Start again only after Wait.
+  void Start(absl::AnyInvocable<void() &&> job);
+  void Wait();
+
+  // Enters each of `namespaces` in turn and calls `work(i, entered)` there,
+  // blocking until all are done; called from a job, it runs right there,
+  // otherwise it is a job of its own. `entered` is the error of setns into
+  // namespaces[i]; when it is not OK the thread is still in the previous
+  // namespace and `work` must not read.
   // Paths under /proc/thread-self/net and /proc/sys/net read inside `work`
   // describe namespace i. Afterwards the thread returns to the exporter's
   // own namespace, so that it does not keep the last one alive.
@@ -39,16 +48,18 @@ class NetnsExecutor {
 
  private:
   void Loop();
+  void EnterEach(std::span<const Netns> namespaces, WorkFn work);
 
-  absl::Mutex run_mutex_;  // one ForEach at a time
   absl::Mutex mutex_;
-  std::span<const Netns> pending_namespaces_ ABSL_GUARDED_BY(mutex_);
-  const WorkFn* pending_work_ ABSL_GUARDED_BY(mutex_) = nullptr;
+  absl::AnyInvocable<void() &&> job_ ABSL_GUARDED_BY(mutex_);
   bool has_job_ ABSL_GUARDED_BY(mutex_) = false;
-  bool job_done_ ABSL_GUARDED_BY(mutex_) = false;
+  bool job_done_ ABSL_GUARDED_BY(mutex_) = true;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
-  // The exporter's own namespace, opened before the thread starts.
+  // The exporter's own namespace, opened before the thread starts, and its
+  // inode; `current_` is where the thread is (touched by the thread only).
   const UniqueFd home_;
+  const uint64_t home_inode_;
+  uint64_t current_;
   std::thread thread_;
 };
 
