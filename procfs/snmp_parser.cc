@@ -8,7 +8,6 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
-#include "procfs/proc_file.h"
 
 namespace tcpq::procfs {
 namespace {
@@ -92,12 +91,10 @@ const MibSection* FindSection(const std::vector<MibSection>& sections,
   return nullptr;
 }
 
-absl::StatusOr<MibSection> ReadThreadMibSection(absl::string_view file,
-                                                absl::string_view name) {
-  absl::StatusOr<std::string> text =
-      ReadFile(absl::StrCat("/proc/thread-self/net/", file));
-  if (!text.ok()) return text.status();
-  absl::StatusOr<std::vector<MibSection>> sections = ParseMibText(*text);
+absl::StatusOr<MibSection> ParseMibSection(absl::string_view text,
+                                           absl::string_view file,
+                                           absl::string_view name) {
+  absl::StatusOr<std::vector<MibSection>> sections = ParseMibText(text);
   if (!sections.ok()) {
     return absl::DataLossError(
         absl::StrCat("/proc/net/", file, ": ", sections.status().message()));

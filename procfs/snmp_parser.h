@@ -31,10 +31,11 @@ absl::StatusOr<std::vector<MibSection>> ParseMibText(absl::string_view text);
 const MibSection* FindSection(const std::vector<MibSection>& sections,
                               absl::string_view name);
 
-// Reads /proc/thread-self/net/<file> ("netstat" or "snmp": the namespace of
-// the calling thread) and returns its section `name`; an empty section when
-// the kernel has none (absent, not zero). A malformed file is DataLoss.
-absl::StatusOr<MibSection> ReadThreadMibSection(absl::string_view file,
-                                                absl::string_view name);
+// Section `name` of the text of /proc/net/<file> ("netstat" or "snmp"); an
+// empty section when the kernel has none (absent, not zero). A malformed
+// file is DataLoss naming it.
+absl::StatusOr<MibSection> ParseMibSection(absl::string_view text,
+                                           absl::string_view file,
+                                           absl::string_view name);
 
 }  // namespace tcpq::procfs

@@ -25,6 +25,21 @@ const double* Field(const MibSection& section, absl::string_view name) {
   return nullptr;
 }
 
+TEST(SnmpParserTest, SectionOfAFile) {
+  absl::StatusOr<MibSection> tcp =
+      ParseMibSection(Fixture("snmp_6.18.txt"), "snmp", "Tcp");
+  ASSERT_TRUE(tcp.ok()) << tcp.status();
+  EXPECT_EQ(tcp->name, "Tcp");
+  ASSERT_NE(Field(*tcp, "ActiveOpens"), nullptr);
+  // Absent is an empty section, not zeros.
+  EXPECT_EQ(ParseMibSection("Tcp: A\nTcp: 1\n", "snmp", "Udp").value(),
+            (MibSection{"Udp", {}}));
+  absl::StatusOr<MibSection> bad =
+      ParseMibSection("Tcp: A B\nTcp: 1\n", "snmp", "Tcp");
+  EXPECT_TRUE(absl::IsDataLoss(bad.status()));
+  EXPECT_THAT(bad.status().message(), HasSubstr("/proc/net/snmp: "));
+}
+
 TEST(SnmpParserTest, ParsesNetstatOfKernel618) {
   absl::StatusOr<std::vector<MibSection>> sections =
       ParseMibText(Fixture("netstat_6.18.txt"));

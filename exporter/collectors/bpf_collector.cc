@@ -49,7 +49,7 @@
 #include "bpf/loader.h"
 #include "exporter/collectors/collectors.h"
 #include "exporter/log.h"
-#include "procfs/proc_file.h"
+#include "procfs/namespace_files.h"
 
 ABSL_FLAG(bool, collector_bpf_histogram_netns, false,
           "Give tcpq_state_duration_seconds and tcpq_connect_duration_seconds "
@@ -151,19 +151,20 @@ class BpfCollector : public Collector {
               if (!seed.ok()) return seed;
             }
             seeded.insert(inode);
-            absl::StatusOr<std::string> sockstat =
-                procfs::ReadFile("/proc/thread-self/net/sockstat");
-            if (!sockstat.ok()) return sockstat.status();
-            std::optional<uint64_t> tw = bpf::ParseSockstatTimeWait(*sockstat);
-            if (!tw) {
-              return absl::DataLossError(
-                  "no TCP \"tw\" field in /proc/net/sockstat");
-            }
-            time_wait[inode] = *tw;
-            return absl::OkStatus();
+            return sockstat_.Read(
+                inode, [&](size_t, absl::string_view text) -> absl::Status {
+                  std::optional<uint64_t> tw = bpf::ParseSockstatTimeWait(text);
+                  if (!tw) {
+                    return absl::DataLossError(
+                        "no TCP \"tw\" field in /proc/net/sockstat");
+                  }
+                  time_wait[inode] = *tw;
+                  return absl::OkStatus();
+                });
           }));
       // Forget namespaces no longer seen: seeding again is harmless.
       seeded_ = std::move(seeded);
+      sockstat_.EndScrape();
     }
 
     absl::flat_hash_map<uint32_t, tcpq_netns_stats> stats;
@@ -382,6 +383,8 @@ class BpfCollector : public Collector {
   const absl::Status load_error_;             // why it is off
   const bool histograms_by_netns_;
   absl::flat_hash_set<uint64_t> seeded_;  // namespaces walked once
+  // /proc/net/sockstat is a few hundred bytes.
+  procfs::NamespaceFiles sockstat_{{"/proc/thread-self/net/sockstat"}, 4096};
   absl::flat_hash_set<uint32_t> missing_last_scrape_;
   bool logged_attachments_ = false;
 };

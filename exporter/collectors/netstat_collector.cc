@@ -1,6 +1,7 @@
 // netstat: TcpExt counters of /proc/net/netstat, per network namespace.
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
@@ -9,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "exporter/collectors/collectors.h"
 #include "procfs/metric_name.h"
-#include "procfs/proc_file.h"
+#include "procfs/namespace_files.h"
 #include "procfs/snmp_parser.h"
 #include "re2/re2.h"
 
@@ -74,40 +75,72 @@ const absl::flat_hash_map<std::string, std::string>& CuratedFields() {
   return *fields;
 }
 
+// /proc/net/netstat is about 4 KiB; a kernel would need hundreds of new
+// fields to outgrow this.
+constexpr size_t kMaxNetstatText = 64 * 1024;
+
 class NetstatCollector : public Collector {
  public:
   explicit NetstatCollector(std::unique_ptr<const re2::RE2> extra)
       : extra_(std::move(extra)) {}
 
   absl::Status Collect(const ScrapeContext& context, MetricSet& out) override {
-    return ForEachNamespace(
-        context, [&](const procfs::Netns& ns) -> absl::Status {
-          absl::StatusOr<procfs::MibSection> tcp_ext =
-              procfs::ReadThreadMibSection("netstat", "TcpExt");
-          if (!tcp_ext.ok()) return tcp_ext.status();
-          const std::string netns = NetnsLabel(ns);
+    const absl::Status status =
+        ForEachNamespace(context, [&](const procfs::Netns& ns) -> absl::Status {
+          absl::StatusOr<procfs::MibSection> tcp_ext;
+          absl::Status read = files_.Read(
+              ns.identity.inode,
+              [&](size_t, absl::string_view text) -> absl::Status {
+                tcp_ext = procfs::ParseMibSection(text, "netstat", "TcpExt");
+                return tcp_ext.status();
+              });
+          if (!read.ok()) return read;
+          const Labels labels = {{"netns", NetnsLabel(ns)}};
           for (const auto& [field, value] : tcp_ext->fields) {
-            std::string help;
-            if (auto it = CuratedFields().find(field);
-                it != CuratedFields().end()) {
-              help = absl::StrCat(it->second, " (TcpExt ", field, ")");
-            } else if (extra_ && re2::RE2::FullMatch(field, *extra_)) {
-              help = absl::StrCat("Kernel counter TcpExt ", field,
-                                  " of /proc/net/netstat.");
-            } else {
-              continue;
+            const std::optional<FieldMetric>& metric = MetricFor(field);
+            if (metric.has_value()) {
+              out.Counter(metric->name, metric->help, labels, value);
             }
-            out.Counter(
-                absl::StrCat("tcpq_netstat_",
-                             procfs::MibFieldToSnakeCase(field), "_total"),
-                help, {{"netns", netns}}, value);
           }
           return absl::OkStatus();
         });
+    files_.EndScrape();
+    return status;
   }
 
  private:
+  struct FieldMetric {
+    std::string name;
+    std::string help;
+  };
+
+  // The metric a TcpExt field is exported as, or nullopt when it is not
+  // exported; derived once per field name, not per namespace per scrape.
+  const std::optional<FieldMetric>& MetricFor(const std::string& field) {
+    auto [it, inserted] = metrics_.try_emplace(field);
+    if (!inserted) return it->second;
+    std::string help;
+    if (auto curated = CuratedFields().find(field);
+        curated != CuratedFields().end()) {
+      help = absl::StrCat(curated->second, " (TcpExt ", field, ")");
+    } else if (extra_ && re2::RE2::FullMatch(field, *extra_)) {
+      help = absl::StrCat("Kernel counter TcpExt ", field,
+                          " of /proc/net/netstat.");
+    } else {
+      return it->second;
+    }
+    it->second =
+        FieldMetric{absl::StrCat("tcpq_netstat_",
+                                 procfs::MibFieldToSnakeCase(field), "_total"),
+                    std::move(help)};
+    return it->second;
+  }
+
   const std::unique_ptr<const re2::RE2> extra_;  // null: curated set only
+  procfs::NamespaceFiles files_{{"/proc/thread-self/net/netstat"},
+                                kMaxNetstatText};
+  // By TcpExt field name; the kernel has a fixed set of about 130.
+  absl::flat_hash_map<std::string, std::optional<FieldMetric>> metrics_;
 };
 
 }  // namespace

@@ -2,12 +2,13 @@
 
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "exporter/collectors/collectors.h"
 #include "procfs/metric_name.h"
-#include "procfs/proc_file.h"
+#include "procfs/namespace_files.h"
 #include "procfs/snmp_parser.h"
 
 ABSL_FLAG(bool, collector_snmp, true,
@@ -38,32 +39,66 @@ constexpr TcpField kTcpFields[] = {
     {"OutRsts", true, "Segments sent with the RST flag."},
 };
 
+// What each field's metric and help text are called, derived once.
+struct TcpFieldStrings {
+  std::string metric;  // tcpq_snmp_active_opens_total
+  std::string help;
+  bool is_counter;
+};
+
+const absl::flat_hash_map<std::string, TcpFieldStrings>& Strings() {
+  static const auto* strings = [] {
+    auto* derived = new absl::flat_hash_map<std::string, TcpFieldStrings>;
+    for (const TcpField& field : kTcpFields) {
+      (*derived)[field.kernel_name] = {
+          .metric = absl::StrCat("tcpq_snmp_",
+                                 procfs::MibFieldToSnakeCase(field.kernel_name),
+                                 field.is_counter ? "_total" : ""),
+          .help = absl::StrCat(field.help, " (Tcp ", field.kernel_name, ")"),
+          .is_counter = field.is_counter};
+    }
+    return derived;
+  }();
+  return *strings;
+}
+
+// /proc/net/snmp is about 1.3 KiB.
+constexpr size_t kMaxSnmpText = 64 * 1024;
+
 class SnmpCollector : public Collector {
  public:
   absl::Status Collect(const ScrapeContext& context, MetricSet& out) override {
-    return ForEachNamespace(
-        context, [&](const procfs::Netns& ns) -> absl::Status {
-          absl::StatusOr<procfs::MibSection> tcp =
-              procfs::ReadThreadMibSection("snmp", "Tcp");
-          if (!tcp.ok()) return tcp.status();
+    const absl::Status status =
+        ForEachNamespace(context, [&](const procfs::Netns& ns) -> absl::Status {
+          absl::StatusOr<procfs::MibSection> tcp;
+          absl::Status read =
+              files_.Read(ns.identity.inode,
+                          [&](size_t, absl::string_view text) -> absl::Status {
+                            tcp = procfs::ParseMibSection(text, "snmp", "Tcp");
+                            return tcp.status();
+                          });
+          if (!read.ok()) return read;
           const Labels labels = {{"netns", NetnsLabel(ns)}};
-          for (const TcpField& wanted : kTcpFields) {
-            for (const auto& [field, value] : tcp->fields) {
-              if (field != wanted.kernel_name) continue;
-              const std::string name = absl::StrCat(
-                  "tcpq_snmp_", procfs::MibFieldToSnakeCase(field));
-              const std::string help =
-                  absl::StrCat(wanted.help, " (Tcp ", field, ")");
-              if (wanted.is_counter) {
-                out.Counter(name + "_total", help, labels, value);
-              } else {
-                out.Gauge(name, help, labels, value);
-              }
+          // In kernel order, which is also kTcpFields order.
+          for (const auto& [field, value] : tcp->fields) {
+            auto wanted = Strings().find(field);
+            if (wanted == Strings().end()) continue;
+            if (wanted->second.is_counter) {
+              out.Counter(wanted->second.metric, wanted->second.help, labels,
+                          value);
+            } else {
+              out.Gauge(wanted->second.metric, wanted->second.help, labels,
+                        value);
             }
           }
           return absl::OkStatus();
         });
+    files_.EndScrape();
+    return status;
   }
+
+ private:
+  procfs::NamespaceFiles files_{{"/proc/thread-self/net/snmp"}, kMaxSnmpText};
 };
 
 }  // namespace

@@ -111,28 +111,62 @@ class ListenerTest(unittest.TestCase):
             self.assertEqual(one(exporter.scrape(), "tcpq_sysctl_net_core_somaxconn",
                                  netns=ns.inode), 78)
 
+    def reuse_inode(self, old_inode, check):
+        """Makes namespaces until one gets `old_inode` (the kernel hands a
+        freed namespace's inode number to the next one) and calls
+        check(new) in it; fails if none does, i.e. the old one was never
+        freed."""
+        for _ in range(50):
+            with Netns("reuse-new") as new:
+                if new.inode != old_inode:
+                    time.sleep(0.1)  # the old one is still being freed
+                    continue
+                check(new)
+                return
+        self.fail(f"no new namespace reused inode {old_inode} in 50 tries")
+
     def test_a_new_namespace_reusing_an_inode_shows_its_own_sysctls(self):
-        """The kernel hands a deleted namespace's inode number to the next
-        one. The sysctl files kept open for the old namespace must not be
-        read for the new one (nor fail the collector)."""
-        with Exporter() as exporter:
+        """The sysctl files kept open for a deleted namespace must not be
+        read for a new one with the same inode number (nor fail the
+        collector). Only the sysctl collector runs: the /proc/net files the
+        others keep open would hold the old namespace until the next
+        scrape, and no reuse could happen."""
+        others = [f"--no-collector.{c}" for c in ("bpf", "netstat", "snmp", "sockdiag")]
+        with Exporter(*others) as exporter:
             with Netns("reuse-old") as old:
                 old.run("sysctl", "-qw", "net.core.somaxconn=77")
                 self.assertEqual(one(exporter.scrape(), "tcpq_sysctl_net_core_somaxconn",
                                      netns=old.inode), 77)
-            for _ in range(50):
-                with Netns("reuse-new") as new:
-                    if new.inode != old.inode:
-                        time.sleep(0.1)  # the old one is still being freed
-                        continue
-                    new.run("sysctl", "-qw", "net.core.somaxconn=55")
-                    samples = exporter.scrape()
-                    self.assertEqual(one(samples, "tcpq_sysctl_net_core_somaxconn",
-                                         netns=new.inode), 55)
+
+            def check(new):
+                new.run("sysctl", "-qw", "net.core.somaxconn=55")
+                samples = exporter.scrape()
+                self.assertEqual(one(samples, "tcpq_sysctl_net_core_somaxconn",
+                                     netns=new.inode), 55)
+                self.assertEqual(one(samples, "tcpq_collector_success",
+                                     collector="sysctl"), 1)
+            self.reuse_inode(old.inode, check)
+
+    def test_a_deleted_namespace_is_released_by_the_next_scrape(self):
+        """The files every collector keeps open hold a namespace only until
+        the first scrape that no longer finds it: after that scrape the
+        kernel frees it (and may hand its inode number to a new one)."""
+        with Exporter() as exporter:
+            with Netns("release-old") as old:
+                samples = exporter.scrape()
+                self.assertEqual(one(samples, "tcpq_netns_info", netns=old.inode), 1)
+            self.assertEqual(select(exporter.scrape(), "tcpq_netns_info", netns=old.inode),
+                             [])
+
+            def check(new):
+                new.run("sysctl", "-qw", "net.core.somaxconn=55")
+                samples = exporter.scrape()
+                self.assertEqual(one(samples, "tcpq_sysctl_net_core_somaxconn",
+                                     netns=new.inode), 55)
+                for collector in ("bpf", "netstat", "snmp", "sockdiag", "sysctl"):
                     self.assertEqual(one(samples, "tcpq_collector_success",
-                                         collector="sysctl"), 1)
-                    return
-            self.fail(f"no new namespace reused inode {old.inode} in 50 tries")
+                                         collector=collector), 1, collector)
+            self.reuse_inode(old.inode, check)
 
     def test_synqueue_counts_half_open_connections(self):
         port = free_port()
