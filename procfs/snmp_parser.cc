@@ -1,6 +1,7 @@
 #include "procfs/snmp_parser.h"
 
 #include <cstdint>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -99,8 +100,12 @@ absl::StatusOr<MibSection> ParseMibSection(absl::string_view text,
     return absl::DataLossError(
         absl::StrCat("/proc/net/", file, ": ", sections.status().message()));
   }
-  const MibSection* section = FindSection(*sections, name);
-  return section != nullptr ? *section : MibSection{std::string(name), {}};
+  // Moved out, not copied: netstat's TcpExt alone has about 135 fields, read
+  // for every namespace on every scrape.
+  for (MibSection& section : *sections) {
+    if (section.name == name) return std::move(section);
+  }
+  return MibSection{std::string(name), {}};
 }
 
 }  // namespace tcpq::procfs
