@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <sys/stat.h>
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -49,15 +50,8 @@ void NetnsExecutor::Wait() {
 }
 
 void NetnsExecutor::ForEach(std::span<const Netns> namespaces, WorkFn work) {
-  if (std::this_thread::get_id() == thread_.get_id()) {
-    EnterEach(namespaces, work);
-    return;
-  }
-  Start([this, namespaces, work] { EnterEach(namespaces, work); });
-  Wait();
-}
-
-void NetnsExecutor::EnterEach(std::span<const Netns> namespaces, WorkFn work) {
+  // Elsewhere, setns would move the caller (an HTTP thread) instead.
+  assert(std::this_thread::get_id() == thread_.get_id());
   // Entering the namespace the thread is in is skipped: setns needs
   // CAP_SYS_ADMIN even then, and without it the exporter still reads its own
   // namespace.

@@ -20,9 +20,9 @@ namespace tcpq::procfs {
 // setns(2) changes the namespace of the calling thread only. Doing it on a
 // thread of our own keeps the HTTP threads in the exporter's namespace, and
 // reusing the thread from scrape to scrape makes each switch cost a few
-// microseconds. Work is handed over in whole jobs (a collector, a list of
-// namespaces): on a virtual machine the two context switches of a hand-off
-// cost more than the setns itself.
+// microseconds. Work is handed over in whole jobs (a collector's whole
+// scrape, all its namespaces): on a virtual machine the two context switches
+// of a hand-off cost more than the setns itself.
 class NetnsExecutor {
  public:
   NetnsExecutor();
@@ -35,9 +35,8 @@ class NetnsExecutor {
   void Start(absl::AnyInvocable<void() &&> job);
   void Wait();
 
-  // Enters each of `namespaces` in turn and calls `work(i, entered)` there,
-  // blocking until all are done; called from a job, it runs right there,
-  // otherwise it is a job of its own. `entered` is the error of setns into
+  // From a job (on the thread): enters each of `namespaces` in turn and
+  // calls `work(i, entered)` there. `entered` is the error of setns into
   // namespaces[i]; when it is not OK the thread is still in the previous
   // namespace and `work` must not read.
   // Paths under /proc/thread-self/net and /proc/sys/net read inside `work`
@@ -48,7 +47,6 @@ class NetnsExecutor {
 
  private:
   void Loop();
-  void EnterEach(std::span<const Netns> namespaces, WorkFn work);
 
   absl::Mutex mutex_;
   absl::AnyInvocable<void() &&> job_ ABSL_GUARDED_BY(mutex_);
