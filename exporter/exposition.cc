@@ -93,15 +93,22 @@ std::string NumberText(double value) {
   return text;
 }
 
+// The _count and _sum lines every histogram and summary starts with.
+void AppendCountAndSum(std::string& out, const MetricFamily& family,
+                       const ClientMetric& metric, uint64_t count, double sum) {
+  AppendHead(out, family, metric, "_count");
+  absl::StrAppend(&out, count);
+  AppendTail(out, metric);
+  AppendHead(out, family, metric, "_sum");
+  AppendNumber(out, sum);
+  AppendTail(out, metric);
+}
+
 void AppendHistogram(std::string& out, const MetricFamily& family,
                      const ClientMetric& metric) {
   const ClientMetric::Histogram& histogram = metric.histogram;
-  AppendHead(out, family, metric, "_count");
-  absl::StrAppend(&out, histogram.sample_count);
-  AppendTail(out, metric);
-  AppendHead(out, family, metric, "_sum");
-  AppendNumber(out, histogram.sample_sum);
-  AppendTail(out, metric);
+  AppendCountAndSum(out, family, metric, histogram.sample_count,
+                    histogram.sample_sum);
   bool has_infinity = false;
   for (const ClientMetric::Bucket& bucket : histogram.bucket) {
     AppendHead(out, family, metric, "_bucket", "le",
@@ -120,12 +127,8 @@ void AppendHistogram(std::string& out, const MetricFamily& family,
 void AppendSummary(std::string& out, const MetricFamily& family,
                    const ClientMetric& metric) {
   const ClientMetric::Summary& summary = metric.summary;
-  AppendHead(out, family, metric, "_count");
-  absl::StrAppend(&out, summary.sample_count);
-  AppendTail(out, metric);
-  AppendHead(out, family, metric, "_sum");
-  AppendNumber(out, summary.sample_sum);
-  AppendTail(out, metric);
+  AppendCountAndSum(out, family, metric, summary.sample_count,
+                    summary.sample_sum);
   for (const ClientMetric::Quantile& quantile : summary.quantile) {
     AppendHead(out, family, metric, "", "quantile",
                NumberText(quantile.quantile));
