@@ -63,6 +63,8 @@ import sys
 import time
 import urllib.request
 
+from procs import stop_all
+
 NS = f"tcpq-bpfcost-{os.getpid()}"
 PORT = 20000          # storm listener
 LOSS_PORT = 20001     # listener of the loss phase
@@ -633,15 +635,7 @@ def main():
     finally:
         if exporter:
             exporter.stop()
-        for p in procs:
-            if p.stdin:
-                p.stdin.close()
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs, timeout=10)
         # Anything of ours still in the namespace (a child orphaned by a crash).
         pids = subprocess.run(["ip", "netns", "pids", NS], capture_output=True,
                               text=True).stdout.split()

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+from procs import stop_all
+
 NS = f"tcpq-bench-{os.getpid()}"
 PER_WORKER = 7500  # connections per worker: 15000 fds, under the 20000 limit
 LISTENERS = 20
@@ -143,15 +145,7 @@ def main():
               f"{statistics.median(ne) / statistics.median(tq):.1f}x   "
               f"tcpq peak RSS: {rss / 1024:.1f} MiB")
     finally:
-        for p in procs:
-            if p.stdin:
-                p.stdin.close()
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs, timeout=20)
         subprocess.run(["ip", "netns", "del", NS])
 
 
