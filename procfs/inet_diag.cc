@@ -174,7 +174,8 @@ absl::StatusOr<bool> ParseReply(std::span<const uint8_t> bytes,
     const size_t next = offset + std::min<size_t>(NLMSG_ALIGN(len), remaining);
 
     switch (header.nlmsg_type) {
-      case SOCK_DIAG_BY_FAMILY: {
+      case SOCK_DIAG_BY_FAMILY:  // an inet_diag_req_v2 dump's answers
+      case TCPDIAG_GETSOCK: {    // a both-families dump's (same layout)
         absl::StatusOr<InetDiagSocket> socket = ParseSocket(bytes, offset, len);
         if (!socket.ok()) return socket.status();
         out.push_back(*std::move(socket));
@@ -234,23 +235,37 @@ absl::StatusOr<bool> ParseReply(std::span<const uint8_t> bytes,
 
 std::vector<uint8_t> BuildInetDiagDumpRequest(int family, uint32_t states,
                                               bool with_meminfo, uint32_t seq) {
+  const uint8_t ext =
+      with_meminfo ? static_cast<uint8_t>(1u << (INET_DIAG_SKMEMINFO - 1)) : 0;
   nlmsghdr header{};
-  header.nlmsg_len = NLMSG_LENGTH(sizeof(inet_diag_req_v2));
-  header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
   header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   header.nlmsg_seq = seq;
   header.nlmsg_pid = 0;  // The kernel fills in the sender's port id.
-
-  inet_diag_req_v2 request{};
-  request.sdiag_family = static_cast<uint8_t>(family);
-  request.sdiag_protocol = IPPROTO_TCP;
-  request.idiag_ext =
-      with_meminfo ? static_cast<uint8_t>(1u << (INET_DIAG_SKMEMINFO - 1)) : 0;
-  request.idiag_states = states;
-
-  std::vector<uint8_t> bytes(header.nlmsg_len, 0);
+  std::vector<uint8_t> bytes;
+  if (family == AF_UNSPEC) {
+    // The first inet_diag request (TCPDIAG_GETSOCK, struct inet_diag_req):
+    // the kernel runs it with family AF_UNSPEC, one walk of the tables for
+    // both families, where inet_diag_req_v2 takes one family per walk.
+    header.nlmsg_len = NLMSG_LENGTH(sizeof(inet_diag_req));
+    header.nlmsg_type = TCPDIAG_GETSOCK;
+    inet_diag_req request{};
+    request.idiag_family = AF_INET;  // not used by a dump
+    request.idiag_ext = ext;
+    request.idiag_states = states;
+    bytes.resize(header.nlmsg_len);
+    std::memcpy(bytes.data() + NLMSG_HDRLEN, &request, sizeof(request));
+  } else {
+    header.nlmsg_len = NLMSG_LENGTH(sizeof(inet_diag_req_v2));
+    header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    inet_diag_req_v2 request{};
+    request.sdiag_family = static_cast<uint8_t>(family);
+    request.sdiag_protocol = IPPROTO_TCP;
+    request.idiag_ext = ext;
+    request.idiag_states = states;
+    bytes.resize(header.nlmsg_len);
+    std::memcpy(bytes.data() + NLMSG_HDRLEN, &request, sizeof(request));
+  }
   std::memcpy(bytes.data(), &header, sizeof(header));
-  std::memcpy(bytes.data() + NLMSG_HDRLEN, &request, sizeof(request));
   return bytes;
 }
 

@@ -38,17 +38,20 @@ constexpr uint32_t StateBit(int tcp_state) { return 1u << tcp_state; }
 inline constexpr int kTcpSynRecv = 3;
 inline constexpr int kTcpListen = 10;
 
-// Bytes of one SOCK_DIAG_BY_FAMILY dump request (nlmsghdr + inet_diag_req_v2)
-// for IPPROTO_TCP sockets of `family` in the states of `states`. With
+// Bytes of one dump request for IPPROTO_TCP sockets of `family` in the
+// states of `states`: SOCK_DIAG_BY_FAMILY with inet_diag_req_v2 for AF_INET
+// or AF_INET6; for AF_UNSPEC, both families in one walk of the kernel's
+// tables (TCPDIAG_GETSOCK with inet_diag_req): the walk of the listening
+// hash, shared by every namespace, is most of a LISTEN dump's cost. With
 // `with_meminfo` it asks for INET_DIAG_SKMEMINFO (which carries the drops).
 std::vector<uint8_t> BuildInetDiagDumpRequest(int family, uint32_t states,
                                               bool with_meminfo, uint32_t seq);
 
-// Parses the bytes of one recv() of a dump reply: appends every
-// SOCK_DIAG_BY_FAMILY message to `out`. Returns true when the buffer ended the
-// dump with NLMSG_DONE, false when more datagrams follow. A truncated or
-// malformed message, an NLMSG_ERROR or a DONE carrying an error is an error
-// status naming the problem; `out` keeps what was parsed before it.
+// Parses the bytes of one recv() of a dump reply: appends every socket
+// message (SOCK_DIAG_BY_FAMILY or TCPDIAG_GETSOCK) to `out`. Returns true when
+// the buffer ended the dump with NLMSG_DONE, false when more datagrams follow.
+// A truncated or malformed message, an NLMSG_ERROR or a DONE carrying an error
+// is an error status naming the problem; `out` keeps what was parsed before it.
 absl::StatusOr<bool> ParseInetDiagReply(std::span<const uint8_t> bytes,
                                         std::vector<InetDiagSocket>& out);
 

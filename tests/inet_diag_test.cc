@@ -106,7 +106,8 @@ constexpr size_t kFirstAttr = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(inet_diag_msg));
 // One SOCK_DIAG_BY_FAMILY message: a LISTEN socket on 10.1.2.3:443 followed
 // by `attrs` (already encoded).
 std::vector<uint8_t> SocketMessage(const std::vector<uint8_t>& attrs,
-                                   uint8_t family = AF_INET) {
+                                   uint8_t family = AF_INET,
+                                   uint16_t type = SOCK_DIAG_BY_FAMILY) {
   inet_diag_msg msg{};
   msg.idiag_family = family;
   msg.idiag_state = kTcpListen;
@@ -117,7 +118,7 @@ std::vector<uint8_t> SocketMessage(const std::vector<uint8_t>& attrs,
   msg.idiag_inode = 4242;
   nlmsghdr header{};
   header.nlmsg_len = NLMSG_HDRLEN + sizeof(msg) + attrs.size();
-  header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  header.nlmsg_type = type;
   header.nlmsg_flags = NLM_F_MULTI;
   header.nlmsg_seq = 1;
   std::vector<uint8_t> bytes;
@@ -203,6 +204,22 @@ TEST(BuildInetDiagDumpRequestTest, SynRecvWithoutMeminfo) {
   EXPECT_EQ(req.sdiag_family, AF_INET);
   EXPECT_EQ(req.idiag_ext, 0);
   EXPECT_EQ(req.idiag_states, 1u << 3);
+}
+
+TEST(BuildInetDiagDumpRequestTest, BothFamiliesInOneDump) {
+  const std::vector<uint8_t> bytes = BuildInetDiagDumpRequest(
+      AF_UNSPEC, StateBit(kTcpListen), /*with_meminfo=*/true, /*seq=*/9);
+  ASSERT_EQ(bytes.size(), 16u + 60u);  // inet_diag_req has idiag_dbs
+  const auto header = LoadAt<nlmsghdr>(bytes, 0);
+  EXPECT_EQ(header.nlmsg_len, 76u);
+  EXPECT_EQ(header.nlmsg_type, TCPDIAG_GETSOCK);
+  EXPECT_EQ(header.nlmsg_type, 18);
+  EXPECT_EQ(header.nlmsg_flags, 0x301);
+  EXPECT_EQ(header.nlmsg_seq, 9u);
+  const auto req = LoadAt<inet_diag_req>(bytes, 16);
+  EXPECT_EQ(req.idiag_ext, 0x40);
+  EXPECT_EQ(req.idiag_states, 1u << 10);
+  EXPECT_EQ(req.idiag_dbs, 0u);
 }
 
 TEST(ParseInetDiagReplyTest, RecordedIpv4Listeners) {
@@ -424,6 +441,19 @@ TEST(ParseInetDiagReplyTest, NoopIsSkipped) {
       out);
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(out.size(), 1u);
+}
+
+TEST(ParseInetDiagReplyTest, BothFamiliesDumpAnswersAreSockets) {
+  std::vector<InetDiagSocket> out;
+  absl::StatusOr<bool> done = ParseInetDiagReply(
+      Concat(SocketMessage(MeminfoAttr(9), AF_INET, TCPDIAG_GETSOCK),
+             SocketMessage(MeminfoAttr(9), AF_INET6, TCPDIAG_GETSOCK)),
+      out);
+  ASSERT_TRUE(done.ok()) << done.status();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].family, AF_INET);
+  EXPECT_EQ(out[1].family, AF_INET6);
+  EXPECT_EQ(out[0].drops, 8u);
 }
 
 TEST(ParseInetDiagReplyTest, UnknownMessageTypeIsAnError) {
