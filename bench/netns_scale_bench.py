@@ -4,11 +4,17 @@
 Creates NAMESPACES throwaway namespaces with LISTENERS listening sockets each
 (one holder process per namespace), starts tcpq_exporter (--netns=all, default
 collectors), scrapes it SCRAPES times, and prints the median and p99 scrape
-time, the series count and the exporter's peak RSS (VmHWM). The same run also
-scrapes with no extra namespace first, for reference.
+time, the exporter's CPU time per scrape (user + system, from /proc/<pid>/stat:
+steadier than wall time on a shared machine), the series count and the
+exporter's peak RSS (VmHWM). The same run also scrapes with no extra namespace
+first, for reference.
+
+Given --exporter more than once (e.g. a build before and after a change), it
+runs them side by side on the same namespaces and scrapes them in turn, so
+both see the same machine load.
 
 Usage (root): python3 bench/netns_scale_bench.py [--namespaces 100] [--listeners 10]
-    [--scrapes 100] [--exporter build/tcpq_exporter]
+    [--scrapes 100] [--exporter build/tcpq_exporter [--exporter OTHER]]
 Standard library only; removes every namespace it made.
 """
 import argparse
@@ -36,19 +42,38 @@ def free_port():
         return s.getsockname()[1]
 
 
-def scrape_times(url, n):
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scrape_rounds(exporters, n):
+    """Scrapes every exporter in turn, n rounds. Per exporter: scrape times in
+    ms, CPU ms per scrape, series of the last scrape, and its per-collector
+    durations in ms."""
     for _ in range(3):
-        urllib.request.urlopen(url, timeout=30).read()
-    times, body = [], b""
+        for e in exporters:
+            urllib.request.urlopen(e["url"], timeout=30).read()
+    times = [[] for _ in exporters]
+    bodies = [b""] * len(exporters)
+    cpu_before = [cpu_seconds(e["proc"].pid) for e in exporters]
     for _ in range(n):
-        start = time.perf_counter()
-        body = urllib.request.urlopen(url, timeout=30).read()
-        times.append((time.perf_counter() - start) * 1000)
-    lines = body.decode().splitlines()
-    series = sum(1 for line in lines if line and line[0] != "#")
-    durations = {line.split('"')[1]: float(line.split()[-1]) * 1000
-                 for line in lines if line.startswith("tcpq_collector_duration_seconds{")}
-    return times, series, durations
+        for i, e in enumerate(exporters):
+            start = time.perf_counter()
+            bodies[i] = urllib.request.urlopen(e["url"], timeout=30).read()
+            times[i].append((time.perf_counter() - start) * 1000)
+    results = []
+    for i, e in enumerate(exporters):
+        cpu_ms = (cpu_seconds(e["proc"].pid) - cpu_before[i]) * 1000 / n
+        lines = bodies[i].decode().splitlines()
+        series = sum(1 for line in lines if line and line[0] != "#")
+        durations = {line.split('"')[1]: float(line.split()[-1]) * 1000
+                     for line in lines
+                     if line.startswith("tcpq_collector_duration_seconds{")}
+        results.append((times[i], cpu_ms, series, durations))
+    return results
 
 
 def peak_rss_mib(pid):
@@ -69,19 +94,24 @@ def main():
     parser.add_argument("--namespaces", type=int, default=100)
     parser.add_argument("--listeners", type=int, default=10)
     parser.add_argument("--scrapes", type=int, default=100)
-    parser.add_argument("--exporter", default="build/tcpq_exporter")
+    parser.add_argument("--exporter", action="append",
+                        help="binary to measure (repeat to compare; default "
+                             "build/tcpq_exporter)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces)")
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/metrics"
-    exporter = subprocess.Popen([args.exporter, f"--web.listen-address=127.0.0.1:{port}"],
-                                stderr=subprocess.DEVNULL)
+    exporters = []
     names, holders = [], []
     try:
+        for binary in args.exporter or ["build/tcpq_exporter"]:
+            port = free_port()
+            exporters.append({
+                "binary": binary, "url": f"http://127.0.0.1:{port}/metrics",
+                "proc": subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}"],
+                                         stderr=subprocess.DEVNULL)})
         time.sleep(1)
-        base_times, base_series, _ = scrape_times(url, args.scrapes)
+        base = scrape_rounds(exporters, args.scrapes)
         for i in range(args.namespaces):
             name = f"tcpq-scale-{os.getpid()}-{i}"
             subprocess.run(["ip", "netns", "add", name], check=True)
@@ -94,21 +124,26 @@ def main():
         for h in holders:
             if h.stdout.readline().strip() != "ready":
                 raise RuntimeError("listener holder failed")
-        times, series, durations = scrape_times(url, args.scrapes)
-        print(f"{'namespaces':>12} {'series':>8} {'median ms':>10} {'p99 ms':>8}")
-        print(f"{'host only':>12} {base_series:>8} {statistics.median(base_times):>10.2f} "
-              f"{p99(base_times):>8.2f}")
-        print(f"{f'+{args.namespaces}x{args.listeners}':>12} {series:>8} "
-              f"{statistics.median(times):>10.2f} {p99(times):>8.2f}")
-        print("last scrape, per collector: " +
-              ", ".join(f"{k} {v:.2f} ms" for k, v in durations.items()))
-        print(f"tcpq_exporter peak RSS: {peak_rss_mib(exporter.pid):.1f} MiB")
+        loaded = scrape_rounds(exporters, args.scrapes)
+        for e, (base_times, base_cpu, base_series, _), \
+                (times, cpu, series, durations) in zip(exporters, base, loaded):
+            print(f"== {e['binary']}")
+            print(f"{'namespaces':>12} {'series':>8} {'median ms':>10} {'p99 ms':>8} "
+                  f"{'CPU ms/scrape':>14}")
+            print(f"{'host only':>12} {base_series:>8} {statistics.median(base_times):>10.2f} "
+                  f"{p99(base_times):>8.2f} {base_cpu:>14.2f}")
+            print(f"{f'+{args.namespaces}x{args.listeners}':>12} {series:>8} "
+                  f"{statistics.median(times):>10.2f} {p99(times):>8.2f} {cpu:>14.2f}")
+            print("last scrape, per collector: " +
+                  ", ".join(f"{k} {v:.2f} ms" for k, v in durations.items()))
+            print(f"tcpq_exporter peak RSS: {peak_rss_mib(e['proc'].pid):.1f} MiB")
     finally:
         for h in holders:
             h.stdin.close()
             h.wait(timeout=10)
-        exporter.terminate()
-        exporter.wait(timeout=10)
+        for e in exporters:
+            e["proc"].terminate()
+            e["proc"].wait(timeout=10)
         for name in names:
             subprocess.run(["ip", "netns", "del", name])
 
