@@ -5,7 +5,9 @@
 // timewait count of /proc/net/sockstat. No I/O, unit-tested.
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
+#include <type_traits>
 
 #include "absl/strings/string_view.h"
 #include "bpf/tcpq.h"
@@ -29,6 +31,23 @@ inline constexpr int kLastBucketLog2 = 12;
 // of durations.
 prometheus::ClientMetric::Histogram ToPrometheusHistogram(
     const tcpq_hist& hist);
+
+// Adds one CPU's value of a per-CPU map to a total, 64-bit word by word.
+// Every value type of the per-CPU maps is made of 64-bit words (the signed
+// socket gauge adds up the same in two's complement), so a field added to a
+// value cannot be left out of its sum.
+template <typename Value>
+void AddCpu(Value& total, const Value& cpu) {
+  static_assert(sizeof(Value) % sizeof(uint64_t) == 0 &&
+                    std::is_trivially_copyable_v<Value>,
+                "per-CPU values are made of 64-bit words");
+  constexpr size_t kWords = sizeof(Value) / sizeof(uint64_t);
+  uint64_t sum[kWords], add[kWords];
+  std::memcpy(sum, &total, sizeof(Value));
+  std::memcpy(add, &cpu, sizeof(Value));
+  for (size_t i = 0; i < kWords; ++i) sum[i] += add[i];
+  std::memcpy(&total, sum, sizeof(Value));
+}
 
 // The "tw" field of the "TCP:" line of /proc/net/sockstat: timewait sockets
 // of that namespace, IPv4 and IPv6. nullopt when absent or malformed.

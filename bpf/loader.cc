@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "bpf/convert.h"
 #include "tcpq.skel.h"
 
 namespace tcpq::bpf {
@@ -77,10 +78,11 @@ absl::Status Errno(absl::string_view what, int err) {
                       absl::StrCat(what, ": ", std::strerror(err)));
 }
 
-using Choice = std::array<Attachment, kHookCount>;
+using Choice = std::array<Attachment, TCPQ_HOOKS>;
 
-// The tp_btf and raw_tp programs of each hook (the iterator has one).
-std::array<std::pair<bpf_program*, bpf_program*>, kHookCount> ProgramsOf(
+// The tp_btf and raw_tp programs of each hook (the iterator has one), in
+// TCPQ_HOOK_LIST order.
+std::array<std::pair<bpf_program*, bpf_program*>, TCPQ_HOOKS> ProgramsOf(
     tcpq_bpf* skel) {
   return {{
       {skel->progs.set_state_btf, skel->progs.set_state_raw},
@@ -116,10 +118,12 @@ bool RetransmitHasErr() {
 }  // namespace
 
 absl::string_view HookName(int hook) {
-  static constexpr absl::string_view kNames[kHookCount] = {
-      "inet_sock_set_state", "tcp_retransmit_skb", "tcp_retransmit_synack",
-      "tcp_send_reset",      "tcp_receive_reset",  "iter_tcp"};
-  return hook >= 0 && hook < kHookCount ? kNames[hook] : "";
+  static constexpr absl::string_view kNames[TCPQ_HOOKS] = {
+#define TCPQ_HOOK_NAME(id, label) label,
+      TCPQ_HOOK_LIST(TCPQ_HOOK_NAME)
+#undef TCPQ_HOOK_NAME
+  };
+  return hook >= 0 && hook < TCPQ_HOOKS ? kNames[hook] : "";
 }
 
 absl::string_view AttachmentName(Attachment attachment) {
@@ -138,7 +142,10 @@ absl::string_view AttachmentName(Attachment attachment) {
 
 absl::string_view MapName(int map) {
   static constexpr absl::string_view kNames[TCPQ_MAPS] = {
-      "netns_stats", "synack_retransmits", "sk_state", "netns_hists"};
+#define TCPQ_MAP_NAME(id, name) name,
+      TCPQ_MAP_LIST(TCPQ_MAP_NAME)
+#undef TCPQ_MAP_NAME
+  };
   return map >= 0 && map < TCPQ_MAPS ? kNames[map] : "";
 }
 
@@ -147,10 +154,10 @@ namespace {
 // Opens a skeleton that loads exactly the programs `choice` names, loads it
 // and attaches them. A program that loads but does not attach is left
 // unattached (kNone); a failed load is an error.
-absl::StatusOr<std::pair<tcpq_bpf*, std::array<bpf_link*, kHookCount>>>
+absl::StatusOr<std::pair<tcpq_bpf*, std::array<bpf_link*, TCPQ_HOOKS>>>
 LoadChoice(const Choice& choice, bool retransmit_has_err,
            const LoadOptions& options,
-           std::array<Attachment, kHookCount>& attached) {
+           std::array<Attachment, TCPQ_HOOKS>& attached) {
   tcpq_bpf* skel = tcpq_bpf__open();
   if (skel == nullptr) return Errno("opening the BPF object", errno);
   skel->rodata->retransmit_has_err = retransmit_has_err;
@@ -159,7 +166,7 @@ LoadChoice(const Choice& choice, bool retransmit_has_err,
     bpf_map__set_max_entries(skel->maps.netns_stats, options.max_netns);
   }
   const auto programs = ProgramsOf(skel);
-  for (int hook = 0; hook < kHookCount; ++hook) {
+  for (int hook = 0; hook < TCPQ_HOOKS; ++hook) {
     const auto [btf_program, raw_program] = programs[hook];
     if (raw_program != nullptr &&
         std::find(options.break_tp_btf.begin(), options.break_tp_btf.end(),
@@ -179,8 +186,8 @@ LoadChoice(const Choice& choice, bool retransmit_has_err,
     tcpq_bpf__destroy(skel);
     return Errno("loading the BPF programs", -err);
   }
-  std::array<bpf_link*, kHookCount> links{};
-  for (int hook = 0; hook < kHookCount; ++hook) {
+  std::array<bpf_link*, TCPQ_HOOKS> links{};
+  for (int hook = 0; hook < TCPQ_HOOKS; ++hook) {
     attached[hook] = Attachment::kNone;
     const auto [btf_program, raw_program] = programs[hook];
     bpf_link* link = nullptr;
@@ -216,11 +223,11 @@ absl::StatusOr<std::unique_ptr<Programs>> Programs::Load(
   const bool has_err = RetransmitHasErr();
 
   Choice wanted;
-  for (int hook = 0; hook < kHookCount; ++hook) {
+  for (int hook = 0; hook < TCPQ_HOOKS; ++hook) {
     if (std::find(options.skip.begin(), options.skip.end(), HookName(hook)) !=
         options.skip.end()) {
       wanted[hook] = Attachment::kNone;
-    } else if (hook == kIterTcp) {
+    } else if (hook == TCPQ_HOOK_ITER_TCP) {
       wanted[hook] = Attachment::kIter;
     } else {
       wanted[hook] =
@@ -232,7 +239,7 @@ absl::StatusOr<std::unique_ptr<Programs>> Programs::Load(
       [&](const Choice& choice) -> absl::StatusOr<std::unique_ptr<Programs>> {
     std::unique_ptr<Programs> programs(new Programs());
     programs->ncpus_ = ncpus;
-    absl::StatusOr<std::pair<tcpq_bpf*, std::array<bpf_link*, kHookCount>>>
+    absl::StatusOr<std::pair<tcpq_bpf*, std::array<bpf_link*, TCPQ_HOOKS>>>
         loaded = LoadChoice(choice, has_err, options, programs->attachment_);
     if (!loaded.ok()) return loaded.status();
     programs->skel_ = loaded->first;
@@ -240,7 +247,7 @@ absl::StatusOr<std::unique_ptr<Programs>> Programs::Load(
     return programs;
   };
   auto all_attached = [&](const Programs& programs) {
-    for (int hook = 0; hook < kHookCount; ++hook) {
+    for (int hook = 0; hook < TCPQ_HOOKS; ++hook) {
       if (programs.attachment_[hook] != wanted[hook]) return false;
     }
     return true;
@@ -261,7 +268,7 @@ absl::StatusOr<std::unique_ptr<Programs>> Programs::Load(
   // raw_tp, and load together what works.
   Choice chosen{};
   bool any = false;
-  for (int hook = 0; hook < kHookCount; ++hook) {
+  for (int hook = 0; hook < TCPQ_HOOKS; ++hook) {
     std::vector<Attachment> candidates;
     if (wanted[hook] == Attachment::kTpBtf) {
       candidates = {Attachment::kTpBtf, Attachment::kRawTp};
@@ -302,7 +309,7 @@ Programs::~Programs() {
 
 absl::Status Programs::SeedCallingThreadNetns() {
   if (!can_seed()) return absl::FailedPreconditionError("iter/tcp is off");
-  const int fd = bpf_iter_create(bpf_link__fd(links_[kIterTcp]));
+  const int fd = bpf_iter_create(bpf_link__fd(links_[TCPQ_HOOK_ITER_TCP]));
   if (fd < 0) return Errno("creating the iter/tcp iterator", errno);
   char buffer[256];
   ssize_t n;
@@ -316,26 +323,6 @@ absl::Status Programs::SeedCallingThreadNetns() {
 }
 
 namespace {
-
-void Add(tcpq_netns_stats& total, const tcpq_netns_stats& cpu) {
-  for (int i = 0; i < TCPQ_STATES; ++i) {
-    total.sockets[i] += cpu.sockets[i];
-    total.retransmits[i] += cpu.retransmits[i];
-  }
-  total.connect_attempts += cpu.connect_attempts;
-  total.opened_active += cpu.opened_active;
-  total.opened_passive += cpu.opened_passive;
-  total.connect_failures += cpu.connect_failures;
-  total.resets_sent += cpu.resets_sent;
-  total.resets_received += cpu.resets_received;
-}
-
-void Add(tcpq_hist& total, const tcpq_hist& cpu) {
-  for (int i = 0; i < TCPQ_HIST_SLOTS; ++i) total.slots[i] += cpu.slots[i];
-  total.sum_ns += cpu.sum_ns;
-}
-
-void Add(__u64& total, const __u64& cpu) { total += cpu; }
 
 // Visits every entry of a per-CPU hash map with its values summed over the
 // CPUs. Keys are plain structs with zeroed padding, compared bytewise. The
@@ -368,7 +355,6 @@ absl::Status ReadPerCpuHash(
   };
   std::sort(keys.begin(), keys.end(), less);
   keys.erase(std::unique(keys.begin(), keys.end(), equal), keys.end());
-  static_assert(sizeof(Value) % 8 == 0, "per-CPU values are 8-byte aligned");
   std::vector<Value> per_cpu(ncpus);
   for (const Key& k : keys) {
     if (bpf_map_lookup_elem(fd, &k, per_cpu.data()) != 0) {
@@ -376,7 +362,7 @@ absl::Status ReadPerCpuHash(
       return Errno(absl::StrCat("reading BPF map ", bpf_map__name(map)), errno);
     }
     Value total{};
-    for (const Value& cpu : per_cpu) Add(total, cpu);
+    for (const Value& cpu : per_cpu) AddCpu(total, cpu);
     visit(k, total);
   }
   return absl::OkStatus();
@@ -433,7 +419,7 @@ absl::Status Programs::ReadHist(uint32_t index, tcpq_hist& out) {
     return Errno("reading BPF map hists", errno);
   }
   out = tcpq_hist{};
-  for (const tcpq_hist& cpu : per_cpu) Add(out, cpu);
+  for (const tcpq_hist& cpu : per_cpu) AddCpu(out, cpu);
   return absl::OkStatus();
 }
 

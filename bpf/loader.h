@@ -21,16 +21,8 @@ struct bpf_link;
 
 namespace tcpq::bpf {
 
-// What the programs hook, in the order of tcpq_bpf_program_attached.
-enum Hook : int {
-  kSetState,          // sock:inet_sock_set_state
-  kRetransmitSkb,     // tcp:tcp_retransmit_skb
-  kRetransmitSynack,  // tcp:tcp_retransmit_synack
-  kSendReset,         // tcp:tcp_send_reset
-  kReceiveReset,      // tcp:tcp_receive_reset
-  kIterTcp,           // iter/tcp: the walk that seeds the socket gauge
-  kHookCount,
-};
+// The hooks are TCPQ_HOOK_* (TCPQ_HOOK_LIST in tcpq.h), in the order of
+// tcpq_bpf_program_attached.
 
 // The program label of a hook: the tracepoint's name, "iter_tcp" for the
 // seeding walk.
@@ -50,7 +42,8 @@ struct LoadOptions {
   uint32_t max_netns = 0;  // bound of netns_stats; 0: TCPQ_MAX_NETNS (tests)
 };
 
-// Map names of tcpq_bpf_map_update_failures_total, indexed by TCPQ_MAP_*.
+// Map names of tcpq_bpf_map_update_failures_total, indexed by TCPQ_MAP_*
+// (TCPQ_MAP_LIST in tcpq.h).
 absl::string_view MapName(int map);
 
 class Programs {
@@ -69,10 +62,11 @@ class Programs {
   // the tp_btf program of inet_sock_set_state has; the gauge also needs the
   // seeding walk.
   bool has_socket_storage() const {
-    return attachment_[kSetState] == Attachment::kTpBtf;
+    return attachment_[TCPQ_HOOK_SET_STATE] == Attachment::kTpBtf;
   }
   bool can_seed() const {
-    return has_socket_storage() && attachment_[kIterTcp] == Attachment::kIter;
+    return has_socket_storage() &&
+           attachment_[TCPQ_HOOK_ITER_TCP] == Attachment::kIter;
   }
 
   // Counts the full sockets of the calling thread's network namespace into
@@ -101,8 +95,8 @@ class Programs {
   Programs() = default;
 
   tcpq_bpf* skel_ = nullptr;
-  std::array<bpf_link*, kHookCount> links_{};
-  std::array<Attachment, kHookCount> attachment_{};
+  std::array<bpf_link*, TCPQ_HOOKS> links_{};
+  std::array<Attachment, TCPQ_HOOKS> attachment_{};
   int ncpus_ = 0;
 };
 

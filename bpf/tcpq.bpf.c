@@ -88,17 +88,31 @@ static __always_inline void count_failure(__u32 map) {
   if (failures) __sync_fetch_and_add(failures, 1);
 }
 
-/* The namespace's counters, inserted on first use. A full map (or no memory)
- * is counted, never silently ignored. */
-static __always_inline struct tcpq_netns_stats *netns_stats_get(__u32 netns) {
-  struct tcpq_netns_stats *stats = bpf_map_lookup_elem(&netns_stats, &netns);
-  if (stats) return stats;
-  long err = bpf_map_update_elem(&netns_stats, &netns, &zero_stats, BPF_NOEXIST);
+/* The value of `key` in the hash `map`, inserted as `zero` on first use. A
+ * failed insert (map full, no memory) is counted under `failed_map` (a
+ * TCPQ_MAP_*), never silently ignored. */
+static __always_inline void *lookup_or_insert(void *map, const void *key,
+                                              const void *zero,
+                                              __u32 failed_map) {
+  void *value = bpf_map_lookup_elem(map, key);
+  if (value) return value;
+  long err = bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
   if (err && err != -EEXIST) {
-    count_failure(TCPQ_MAP_NETNS_STATS);
+    count_failure(failed_map);
     return NULL;
   }
-  return bpf_map_lookup_elem(&netns_stats, &netns);
+  return bpf_map_lookup_elem(map, key);
+}
+
+static __always_inline struct tcpq_netns_stats *netns_stats_get(__u32 netns) {
+  return lookup_or_insert(&netns_stats, &netns, &zero_stats,
+                          TCPQ_MAP_NETNS_STATS);
+}
+
+/* counters[counter] += 1 (a TCPQ_COUNTER_*). */
+static __always_inline void count(struct tcpq_netns_stats *stats,
+                                  enum tcpq_counter counter) {
+  __sync_fetch_and_add(&stats->counters[counter], 1);
 }
 
 /* Field reads. With `btf` (tp_btf, iter) the pointers are BTF pointers and a
@@ -126,16 +140,8 @@ static __always_inline void observe(__u32 netns, __u32 index, __u64 ns) {
   struct tcpq_hist *hist;
   if (hist_by_netns) {
     struct tcpq_hist_key key = {.netns = netns, .index = index};
-    hist = bpf_map_lookup_elem(&netns_hists, &key);
-    if (!hist) {
-      long err =
-          bpf_map_update_elem(&netns_hists, &key, &zero_hist, BPF_NOEXIST);
-      if (err && err != -EEXIST) {
-        count_failure(TCPQ_MAP_NETNS_HISTS);
-        return;
-      }
-      hist = bpf_map_lookup_elem(&netns_hists, &key);
-    }
+    hist = lookup_or_insert(&netns_hists, &key, &zero_hist,
+                            TCPQ_MAP_NETNS_HISTS);
   } else {
     hist = bpf_map_lookup_elem(&hists, &index);
   }
@@ -197,13 +203,13 @@ static __always_inline void handle_set_state(const struct sock *sk,
 
   if (!stats) return;
   if (oldstate == TCPQ_TCP_CLOSE && newstate == TCPQ_TCP_SYN_SENT)
-    __sync_fetch_and_add(&stats->connect_attempts, 1);
+    count(stats, TCPQ_COUNTER_CONNECT_ATTEMPTS);
   else if (oldstate == TCPQ_TCP_SYN_SENT && newstate == TCPQ_TCP_ESTABLISHED)
-    __sync_fetch_and_add(&stats->opened_active, 1);
+    count(stats, TCPQ_COUNTER_OPENED_ACTIVE);
   else if (oldstate == TCPQ_TCP_SYN_RECV && newstate == TCPQ_TCP_ESTABLISHED)
-    __sync_fetch_and_add(&stats->opened_passive, 1);
+    count(stats, TCPQ_COUNTER_OPENED_PASSIVE);
   else if (oldstate == TCPQ_TCP_SYN_SENT && newstate == TCPQ_TCP_CLOSE)
-    __sync_fetch_and_add(&stats->connect_failures, 1);
+    count(stats, TCPQ_COUNTER_CONNECT_FAILURES);
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -248,18 +254,9 @@ static __always_inline void handle_retransmit_synack(
   key.netns = sk_netns(sk, btf);
   key.port = btf ? req->__req_common.skc_num
                  : BPF_CORE_READ(req, __req_common.skc_num);
-  __u64 *count = bpf_map_lookup_elem(&synack_retransmits, &key);
-  if (!count) {
-    long err = bpf_map_update_elem(&synack_retransmits, &key, &zero_u64,
-                                   BPF_NOEXIST);
-    if (err && err != -EEXIST) {
-      count_failure(TCPQ_MAP_SYNACK);
-      return;
-    }
-    count = bpf_map_lookup_elem(&synack_retransmits, &key);
-    if (!count) return;
-  }
-  __sync_fetch_and_add(count, 1);
+  __u64 *retransmits = lookup_or_insert(&synack_retransmits, &key, &zero_u64,
+                                        TCPQ_MAP_SYNACK);
+  if (retransmits) __sync_fetch_and_add(retransmits, 1);
 }
 
 SEC("tp_btf/tcp_retransmit_synack")
@@ -290,7 +287,7 @@ static __always_inline void handle_send_reset(const struct sock *sk,
   }
   if (netns == 0) return;
   struct tcpq_netns_stats *stats = netns_stats_get(netns);
-  if (stats) __sync_fetch_and_add(&stats->resets_sent, 1);
+  if (stats) count(stats, TCPQ_COUNTER_RESETS_SENT);
 }
 
 SEC("tp_btf/tcp_send_reset")
@@ -308,7 +305,7 @@ int BPF_PROG(send_reset_raw, const struct sock *sk, const struct sk_buff *skb) {
 static __always_inline void handle_receive_reset(const struct sock *sk,
                                                  const bool btf) {
   struct tcpq_netns_stats *stats = netns_stats_get(sk_netns(sk, btf));
-  if (stats) __sync_fetch_and_add(&stats->resets_received, 1);
+  if (stats) count(stats, TCPQ_COUNTER_RESETS_RECEIVED);
 }
 
 SEC("tp_btf/tcp_receive_reset")

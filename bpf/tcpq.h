@@ -25,18 +25,69 @@
  * not full sockets and are not counted. */
 #define TCPQ_STATES 12
 
+/* The hooks the programs attach to, in the order of
+ * tcpq_bpf_program_attached: X(ID, program label). The label is the
+ * tracepoint's name; iter_tcp is the walk that seeds the socket gauge. */
+#define TCPQ_HOOK_LIST(X)                       \
+  X(SET_STATE, "inet_sock_set_state")           \
+  X(RETRANSMIT_SKB, "tcp_retransmit_skb")       \
+  X(RETRANSMIT_SYNACK, "tcp_retransmit_synack") \
+  X(SEND_RESET, "tcp_send_reset")               \
+  X(RECEIVE_RESET, "tcp_receive_reset")         \
+  X(ITER_TCP, "iter_tcp")
+
+enum tcpq_hook {
+#define TCPQ_HOOK_ENUM(id, label) TCPQ_HOOK_##id,
+  TCPQ_HOOK_LIST(TCPQ_HOOK_ENUM)
+#undef TCPQ_HOOK_ENUM
+      TCPQ_HOOKS
+};
+
+/* Per-namespace event counters, one line each, the only place a counter is
+ * declared: X(ID, HOOK, metric, label, value, help).
+ *   ID     names the index TCPQ_COUNTER_<ID> of tcpq_netns_stats.counters,
+ *          which tcpq.bpf.c increments;
+ *   HOOK   the TCPQ_HOOK_<HOOK> whose program counts it: no series while
+ *          that program is not attached;
+ *   metric, label, value: the series it is exported as ("" for no label);
+ *   help   its HELP text, the same on every line of one metric.
+ * Adding a counter: one line here, its increment in tcpq.bpf.c, its row in
+ * the README. User space sums the CPUs and exports every line by itself. */
+#define TCPQ_HELP_OPENED                                                  \
+  "Connections established: active (SYN_SENT -> ESTABLISHED, connect()) " \
+  "or passive (SYN_RECV -> ESTABLISHED, accepted by a listener)."
+#define TCPQ_HELP_RESETS \
+  "TCP resets sent (tcp:tcp_send_reset) or received (tcp:tcp_receive_reset)."
+#define TCPQ_COUNTER_LIST(X)                                                 \
+  X(CONNECT_ATTEMPTS, SET_STATE, "tcpq_connect_attempts_total", "", "",      \
+    "Outgoing connection attempts (CLOSE -> SYN_SENT).")                     \
+  X(OPENED_ACTIVE, SET_STATE, "tcpq_connections_opened_total", "direction",  \
+    "active", TCPQ_HELP_OPENED)                                              \
+  X(OPENED_PASSIVE, SET_STATE, "tcpq_connections_opened_total", "direction", \
+    "passive", TCPQ_HELP_OPENED)                                             \
+  X(CONNECT_FAILURES, SET_STATE, "tcpq_connect_failures_total", "", "",      \
+    "Outgoing connection attempts that failed (SYN_SENT -> CLOSE: refused, " \
+    "timed out, reset).")                                                    \
+  X(RESETS_SENT, SEND_RESET, "tcpq_resets_total", "direction", "sent",       \
+    TCPQ_HELP_RESETS)                                                        \
+  X(RESETS_RECEIVED, RECEIVE_RESET, "tcpq_resets_total", "direction",        \
+    "received", TCPQ_HELP_RESETS)
+
+enum tcpq_counter {
+#define TCPQ_COUNTER_ENUM(id, ...) TCPQ_COUNTER_##id,
+  TCPQ_COUNTER_LIST(TCPQ_COUNTER_ENUM)
+#undef TCPQ_COUNTER_ENUM
+      TCPQ_COUNTERS
+};
+
 /* Counters and the socket gauge of one network namespace. Per-CPU: user space
- * sums the CPUs. sockets[] is signed because one CPU may see a socket leave a
- * state that another CPU saw it enter. */
+ * sums the CPUs, 64-bit word by word (every field is one or more 64-bit
+ * words). sockets[] is signed because one CPU may see a socket leave a state
+ * that another CPU saw it enter. */
 struct tcpq_netns_stats {
   __s64 sockets[TCPQ_STATES];
   __u64 retransmits[TCPQ_STATES];
-  __u64 connect_attempts; /* CLOSE -> SYN_SENT */
-  __u64 opened_active;    /* SYN_SENT -> ESTABLISHED */
-  __u64 opened_passive;   /* SYN_RECV -> ESTABLISHED */
-  __u64 connect_failures; /* SYN_SENT -> CLOSE */
-  __u64 resets_sent;      /* tcp:tcp_send_reset */
-  __u64 resets_received;  /* tcp:tcp_receive_reset */
+  __u64 counters[TCPQ_COUNTERS];
 };
 
 /* Key of the SYN-ACK retransmit map: the listener's namespace and port. */
@@ -113,12 +164,20 @@ struct tcpq_hist_key {
   __u32 index; /* as above */
 };
 
-/* Indexes of the map-update failure counters, one per bounded map. */
-#define TCPQ_MAP_NETNS_STATS 0
-#define TCPQ_MAP_SYNACK 1
-#define TCPQ_MAP_SK_STATE 2
-#define TCPQ_MAP_NETNS_HISTS 3
-#define TCPQ_MAPS 4
+/* The bounded maps whose failed inserts are counted (map_failures, indexed
+ * by TCPQ_MAP_<ID>): X(ID, map name). */
+#define TCPQ_MAP_LIST(X)          \
+  X(NETNS_STATS, "netns_stats")   \
+  X(SYNACK, "synack_retransmits") \
+  X(SK_STATE, "sk_state")         \
+  X(NETNS_HISTS, "netns_hists")
+
+enum tcpq_map {
+#define TCPQ_MAP_ENUM(id, name) TCPQ_MAP_##id,
+  TCPQ_MAP_LIST(TCPQ_MAP_ENUM)
+#undef TCPQ_MAP_ENUM
+      TCPQ_MAPS
+};
 
 /* Bounds of the hash maps. */
 #define TCPQ_MAX_NETNS 8192

@@ -1,53 +1,92 @@
 #pragma once
 
-// The one interface every collector implements (the node_exporter pattern).
-// Collectors are registered in exporter/collector_registry.cc.
+// The one interface every collector implements (the node_exporter pattern),
+// and what a scrape hands to it. A collector declares itself, its flag and
+// its options with TCPQ_COLLECTOR (exporter/collector_registry.h) in its
+// own file.
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "exporter/metrics.h"
+#include "procfs/inet_diag.h"
+#include "procfs/listeners.h"
 #include "procfs/netns.h"
-#include "procfs/netns_executor.h"
 
 namespace tcpq {
 
-// What one scrape shares with every collector.
+// Label value for a namespace: its inode number in decimal.
+std::string NetnsLabel(const procfs::Netns& ns);
+
+// Labels of one listener series.
+Labels ListenerLabels(const std::string& netns, const procfs::ListenerKey& key);
+
+// What a scrape keeps of one namespace until the next scrape, and drops the
+// first scrape that no longer finds the namespace (a kept socket holds the
+// namespace alive, so its inode number cannot be reused meanwhile).
+struct KeptNamespace {
+  std::optional<procfs::SockDiag> sock_diag;
+};
+
+// One network namespace as one scrape visits it: every collector reads it in
+// turn, on one thread that is inside the namespace (so /proc/thread-self/net,
+// /proc/sys/net and new sockets describe it). Different namespaces may be
+// visited at the same time on different threads.
+class NamespaceVisit {
+ public:
+  NamespaceVisit(const procfs::Netns& netns, KeptNamespace& kept)
+      : netns_(netns), label_(NetnsLabel(netns)), kept_(kept) {}
+
+  const procfs::Netns& netns() const { return netns_; }
+  uint64_t inode() const { return netns_.identity.inode; }
+  // NetnsLabel(netns()).
+  const std::string& label() const { return label_; }
+
+  // A sock_diag dump (procfs::SockDiag::DumpTcp) of this namespace, on a
+  // socket opened on first use and kept from scrape to scrape (dropped after
+  // a failed dump, whose leftovers it may still hold).
+  absl::StatusOr<std::vector<procfs::InetDiagSocket>> DumpTcp(
+      int family, uint32_t states, bool with_meminfo);
+  // Every LISTEN socket, IPv4 and IPv6, grouped by address and port: one
+  // LISTEN-only dump per visit (it skips the established hash, so it costs
+  // O(listeners)), shared by every collector that reads listeners.
+  const absl::StatusOr<procfs::Listeners>& Listeners();
+
+ private:
+  const procfs::Netns& netns_;
+  const std::string label_;
+  KeptNamespace& kept_;
+  std::optional<absl::StatusOr<procfs::Listeners>> listeners_;
+};
+
+// What a scrape hands to every collector's node-wide step.
 struct ScrapeContext {
-  const std::vector<procfs::Netns>& namespaces;
-  procfs::NetnsExecutor& executor;
+  const std::vector<procfs::Netns>& namespaces;  // this scrape's, in order
 };
 
 class Collector {
  public:
   virtual ~Collector() = default;
-  // Reads the kernel and adds metrics to `out`. On error, whatever it added
-  // is still served (one namespace failing must not hide the others), and
+
+  // Reads one namespace inside it and adds its metrics to `out`. Called for
+  // every namespace of a scrape, concurrently for different namespaces: state
+  // shared across namespaces must be guarded. On error, whatever it added is
+  // still served (one namespace failing must not hide the others), and
   // tcpq_collector_success reports 0 for this collector.
-  virtual absl::Status Collect(const ScrapeContext& context,
-                               MetricSet& out) = 0;
+  virtual absl::Status CollectNamespace(NamespaceVisit& visit,
+                                        MetricSet& out) = 0;
+
+  // Called once per scrape after every namespace was visited, outside any
+  // namespace: node-wide metrics and per-scrape clean-up. Its metrics follow
+  // the ones of CollectNamespace.
+  virtual absl::Status CollectNode(const ScrapeContext& /*context*/,
+                                   MetricSet& /*out*/) {
+    return absl::OkStatus();
+  }
 };
-
-// Label value for a namespace: its inode number in decimal.
-std::string NetnsLabel(const procfs::Netns& ns);
-
-// Runs `read` inside each namespace, remembering the first error and going
-// on with the others. `read` returns the status for its namespace.
-template <typename ReadFn>
-absl::Status ForEachNamespace(const ScrapeContext& context, ReadFn read) {
-  absl::Status first_error;
-  context.executor.ForEach(
-      context.namespaces, [&](size_t i, const absl::Status& entered) {
-        const procfs::Netns& ns = context.namespaces[i];
-        const absl::Status status = entered.ok() ? read(ns) : entered;
-        if (!status.ok() && first_error.ok()) {
-          first_error =
-              absl::Status(status.code(), "netns " + NetnsLabel(ns) + ": " +
-                                              std::string(status.message()));
-        }
-      });
-  return first_error;
-}
 
 }  // namespace tcpq

@@ -1,33 +1,97 @@
 #include "exporter/collector_registry.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <thread>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "build_info.h"
-#include "exporter/collectors/collectors.h"
 #include "exporter/log.h"
 
 namespace tcpq {
+namespace {
 
-std::string NetnsLabel(const procfs::Netns& ns) {
-  return absl::StrCat(ns.identity.inode);
+std::vector<CollectorDefinition>& Registry() {
+  static auto* registry = new std::vector<CollectorDefinition>;
+  return *registry;
+}
+
+// "collector.netstat.fields" -> "collector_netstat_fields".
+std::string AbslName(absl::string_view spelling) {
+  return absl::StrReplaceAll(spelling, {{".", "_"}, {"-", "_"}});
+}
+
+uint64_t OwnNetnsInode() {
+  struct stat st {};
+  return ::stat("/proc/self/ns/net", &st) == 0 ? st.st_ino : 0;
+}
+
+}  // namespace
+
+bool RegisterCollector(CollectorDefinition definition) {
+  std::vector<CollectorDefinition>& registry = Registry();
+  registry.push_back(std::move(definition));
+  std::sort(registry.begin(), registry.end(),
+            [](const CollectorDefinition& a, const CollectorDefinition& b) {
+              return a.name < b.name;
+            });
+  return true;
 }
 
 const std::vector<CollectorDefinition>& CollectorDefinitions() {
-  static const auto* definitions = new std::vector<CollectorDefinition>{
-      {"bpf", {"collector.bpf.histogram-netns"}, NewBpfCollector},
-      {"netstat", {"collector.netstat.fields"}, NewNetstatCollector},
-      {"snmp", {}, NewSnmpCollector},
-      {"sockdiag", {}, NewSockdiagCollector},
-      {"sysctl", {}, NewSysctlCollector},
-      {"synqueue", {}, NewSynqueueCollector},
-  };
-  return *definitions;
+  return Registry();
+}
+
+absl::Status CheckCollectorFlags() {
+  std::vector<std::string> flag_names;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    flag_names.emplace_back(name);
+  }
+  return CheckCollectorFlags(Registry(), flag_names);
+}
+
+absl::Status CheckCollectorFlags(
+    const std::vector<CollectorDefinition>& definitions,
+    const std::vector<std::string>& flag_names) {
+  if (definitions.empty()) {
+    return absl::InternalError(
+        "no collector is registered (were the collectors linked whole?)");
+  }
+  const absl::flat_hash_set<std::string> defined(flag_names.begin(),
+                                                 flag_names.end());
+  absl::flat_hash_set<std::string> declared;
+  for (const CollectorDefinition& d : definitions) {
+    declared.insert(AbslName(absl::StrCat("collector.", d.name)));
+    for (absl::string_view option : d.option_flags) {
+      if (!absl::StartsWith(option, absl::StrCat("collector.", d.name, "."))) {
+        return absl::InternalError(
+            absl::StrCat("option --", option, " of collector ", d.name,
+                         " is not named collector.", d.name, ".*"));
+      }
+      if (!defined.contains(AbslName(option))) {
+        return absl::InternalError(absl::StrCat("collector ", d.name,
+                                                " declares option --", option,
+                                                ", which is not defined"));
+      }
+      declared.insert(AbslName(option));
+    }
+  }
+  for (const std::string& name : flag_names) {
+    if (absl::StartsWith(name, "collector_") && !declared.contains(name)) {
+      return absl::InternalError(absl::StrCat(
+          "flag ", name, " belongs to no registered collector (declare it ",
+          "with TCPQ_COLLECTOR or as an option of one)"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::vector<std::string> CollectorFlagSpellings() {
@@ -44,11 +108,10 @@ std::vector<std::string> CollectorFlagSpellings() {
 
 absl::StatusOr<std::unique_ptr<Scraper>> Scraper::Create(
     const procfs::DiscoveryOptions& discovery) {
+  if (absl::Status flags = CheckCollectorFlags(); !flags.ok()) return flags;
   NamedCollectors collectors;
   for (const CollectorDefinition& d : CollectorDefinitions()) {
-    const absl::CommandLineFlag* flag =
-        absl::FindCommandLineFlag(absl::StrCat("collector_", d.name));
-    if (flag == nullptr || !flag->TryGet<bool>().value_or(false)) continue;
+    if (!absl::GetFlag(*d.enabled)) continue;
     absl::StatusOr<std::unique_ptr<Collector>> collector = d.create();
     if (!collector.ok()) return collector.status();
     collectors.emplace_back(std::string(d.name), *std::move(collector));
@@ -59,18 +122,15 @@ absl::StatusOr<std::unique_ptr<Scraper>> Scraper::Create(
 std::unique_ptr<Scraper> Scraper::WithCollectors(
     const procfs::DiscoveryOptions& discovery, NamedCollectors collectors) {
   std::unique_ptr<Scraper> scraper(new Scraper(discovery));
-  absl::MutexLock lock(&scraper->mutex_);
   for (auto& [name, collector] : collectors) {
     Entry& entry = scraper->entries_.emplace_back();
     entry.name = std::move(name);
     entry.collector = std::move(collector);
   }
-  // More lanes than cores only adds context switches; more than 4 would
-  // mostly wait on the one slowest collector.
+  // More lanes than cores only adds context switches; past 4 the scraping
+  // thread's own work (merging, serializing) dominates.
   const size_t lanes =
-      std::clamp<size_t>(std::min<size_t>(std::thread::hardware_concurrency(),
-                                          scraper->entries_.size()),
-                         1, 4);
+      std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
   for (size_t i = 0; i < lanes; ++i) {
     scraper->lanes_.push_back(std::make_unique<procfs::NetnsExecutor>());
   }
@@ -78,7 +138,6 @@ std::unique_ptr<Scraper> Scraper::WithCollectors(
 }
 
 std::vector<std::string> Scraper::EnabledCollectors() const {
-  absl::MutexLock lock(const_cast<absl::Mutex*>(&mutex_));
   std::vector<std::string> names;
   for (const Entry& e : entries_) names.push_back(e.name);
   return names;
@@ -118,12 +177,34 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
               1);
   }
 
-  RunCollectors(namespaces);
-  // Merged in registration order, whichever lane finished first.
-  for (Entry& entry : entries_) {
-    const absl::Status& status = entry.status;
-    out.Merge(std::move(entry.collected));
-    entry.collected = MetricSet();
+  Statuses statuses;
+  std::vector<Share> shares = VisitNamespaces(namespaces, statuses);
+  const ScrapeContext context{namespaces};
+  // Per collector, in registration order: its namespaces in discovery order,
+  // then its node-wide step.
+  for (size_t c = 0; c < entries_.size(); ++c) {
+    Entry& entry = entries_[c];
+    MetricSet collected;
+    double seconds = 0;
+    for (Share& share : shares) {
+      collected.Merge(std::move(share.metrics[c]));
+      seconds += share.seconds[c];
+    }
+    absl::Status status;
+    for (size_t i = 0; i < namespaces.size() && status.ok(); ++i) {
+      const absl::Status& read = statuses[i][c];
+      if (!read.ok()) {
+        status = absl::Status(
+            read.code(), absl::StrCat("netns ", NetnsLabel(namespaces[i]), ": ",
+                                      read.message()));
+      }
+    }
+    const absl::Time start = absl::Now();
+    const absl::Status node = entry.collector->CollectNode(context, collected);
+    seconds += absl::ToDoubleSeconds(absl::Now() - start);
+    if (!node.ok() && status.ok()) status = node;
+    out.Merge(std::move(collected));
+
     if (status.ok() != entry.last_ok) {
       entry.last_ok = status.ok();
       if (status.ok()) {
@@ -138,30 +219,77 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
               {{"collector", entry.name}}, status.ok() ? 1 : 0);
     out.Gauge("tcpq_collector_duration_seconds",
               "Time the collector's last scrape took.",
-              {{"collector", entry.name}}, entry.seconds);
+              {{"collector", entry.name}}, seconds);
   }
   return out.Take();
 }
 
-void Scraper::RunCollectors(const std::vector<procfs::Netns>& namespaces) {
-  std::vector<Entry*> order;
-  for (Entry& entry : entries_) order.push_back(&entry);
-  std::stable_sort(
-      order.begin(), order.end(),
-      [](const Entry* a, const Entry* b) { return a->seconds > b->seconds; });
-  std::atomic<size_t> next{0};
-  for (const auto& lane : lanes_) {
-    lane->Start([&order, &next, &namespaces, &lane = *lane] {
-      const ScrapeContext context{namespaces, lane};
-      for (size_t i = next++; i < order.size(); i = next++) {
-        Entry& entry = *order[i];
-        const absl::Time start = absl::Now();
-        entry.status = entry.collector->Collect(context, entry.collected);
-        entry.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+std::vector<Scraper::Share> Scraper::VisitNamespaces(
+    const std::vector<procfs::Netns>& namespaces, Statuses& statuses) {
+  // What is kept of each namespace, made here (the lanes only use it); what
+  // was kept of namespaces no longer found is dropped.
+  std::vector<KeptNamespace*> kept(namespaces.size());
+  absl::flat_hash_set<uint64_t> found;
+  for (size_t i = 0; i < namespaces.size(); ++i) {
+    std::unique_ptr<KeptNamespace>& slot = kept_[namespaces[i].identity.inode];
+    if (slot == nullptr) slot = std::make_unique<KeptNamespace>();
+    kept[i] = slot.get();
+    found.insert(namespaces[i].identity.inode);
+  }
+  absl::erase_if(
+      kept_, [&](const auto& entry) { return !found.contains(entry.first); });
+  statuses.assign(namespaces.size(),
+                  std::vector<absl::Status>(entries_.size()));
+
+  // The exporter's own namespace, first in discovery order, is read on this
+  // thread, which never leaves it: with --netns=host a scrape hands nothing
+  // to another thread. The others are split into one contiguous run per
+  // lane: each thread fills one set of metrics per collector, and merging
+  // the runs in order keeps discovery order.
+  static const uint64_t own_inode = OwnNetnsInode();
+  const size_t own =
+      !namespaces.empty() && namespaces[0].identity.inode == own_inode ? 1 : 0;
+  const size_t rest = namespaces.size() - own;
+  const size_t lanes = std::min(lanes_.size(), rest);
+  std::vector<Share> shares(own + lanes);
+  for (Share& share : shares) {
+    share.metrics.resize(entries_.size());
+    share.seconds.resize(entries_.size());
+  }
+  for (size_t l = 0; l < lanes; ++l) {
+    const size_t begin = own + rest * l / lanes;
+    const size_t end = own + rest * (l + 1) / lanes;
+    procfs::NetnsExecutor& lane = *lanes_[l];
+    Share& share = shares[own + l];
+    lane.Start([&, begin, end] {
+      for (size_t i = begin; i < end; ++i) {
+        Visit(namespaces[i], lane.Enter(namespaces[i]), *kept[i], share,
+              statuses[i]);
       }
+      lane.ReturnHome();
     });
   }
-  for (const auto& lane : lanes_) lane->Wait();
+  if (own == 1) {
+    Visit(namespaces[0], absl::OkStatus(), *kept[0], shares[0], statuses[0]);
+  }
+  for (size_t l = 0; l < lanes; ++l) lanes_[l]->Wait();
+  return shares;
+}
+
+void Scraper::Visit(const procfs::Netns& ns, const absl::Status& entered,
+                    KeptNamespace& kept, Share& share,
+                    std::vector<absl::Status>& statuses) const {
+  NamespaceVisit visit(ns, kept);
+  for (size_t c = 0; c < entries_.size(); ++c) {
+    if (!entered.ok()) {
+      statuses[c] = entered;
+      continue;
+    }
+    const absl::Time start = absl::Now();
+    statuses[c] =
+        entries_[c].collector->CollectNamespace(visit, share.metrics[c]);
+    share.seconds[c] += absl::ToDoubleSeconds(absl::Now() - start);
+  }
 }
 
 }  // namespace tcpq

@@ -2,9 +2,10 @@
 
 #include <memory>
 #include <string>
-#include <string_view>
+#include <utility>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -16,24 +17,50 @@
 namespace tcpq {
 
 // One collector: its name (flag --collector.<name>, label collector="<name>"),
-// the spellings of its option flags, and how to make it from its flags.
+// its enable flag, the spellings of its option flags ("collector.<name>.x")
+// and how to make it from its flags.
 struct CollectorDefinition {
   absl::string_view name;
+  const absl::Flag<bool>* enabled;
   std::vector<absl::string_view> option_flags;
   absl::StatusOr<std::unique_ptr<Collector>> (*create)();
 };
 
-// Every collector, in the order they run. The one place to register one.
+// Adds a collector to the registry (TCPQ_COLLECTOR does it); returns true.
+bool RegisterCollector(CollectorDefinition definition);
+
+// Every registered collector, by name: the order they run and print in.
 const std::vector<CollectorDefinition>& CollectorDefinitions();
+
+// OK when every absl flag named collector_* belongs to a registered
+// collector (its enable flag or a declared option) and every declared
+// option exists; else an error naming the stray flag. Checked at start-up.
+absl::Status CheckCollectorFlags();
+// The same over given definitions and absl flag names.
+absl::Status CheckCollectorFlags(
+    const std::vector<CollectorDefinition>& definitions,
+    const std::vector<std::string>& flag_names);
 
 // "collector.<name>" for every collector, then their option flags.
 std::vector<std::string> CollectorFlagSpellings();
 
+// Declares a collector in its own file, at global scope, once: its flag
+// --collector.<name> (absl flag collector_<name>) with its default and help,
+// its factory, and the spellings of its option flags (defined next to it
+// with ABSL_FLAG). The name and the flag come from one token, so neither can
+// exist without the other.
+#define TCPQ_COLLECTOR(name, enabled_by_default, help, create, ...)     \
+  ABSL_FLAG(bool, collector_##name, enabled_by_default, help);          \
+  [[maybe_unused]] static const bool tcpq_collector_registered_##name = \
+      ::tcpq::RegisterCollector(                                        \
+          {#name, &FLAGS_collector_##name, {__VA_ARGS__}, create})
+
 // Runs the enabled collectors on every scrape and adds the exporter's own
-// health metrics. The collectors run concurrently, each whole on one of a few
-// namespace threads (lanes) kept from scrape to scrape: with 100 namespaces
-// most of a scrape is the kernel's work, which two cores share. Scrapes are
-// serialized: they share the lanes.
+// health metrics. Each namespace is visited once per scrape, and every
+// collector reads it during that visit (one setns, one listener dump).
+// The exporter's own namespace is visited on the scraping thread; the others
+// on a few namespace threads (lanes) kept from scrape to scrape, which share
+// them out one at a time. Scrapes are serialized: they share the lanes.
 class Scraper {
  public:
   // Creates every collector enabled by its flag; an invalid option (a bad
@@ -41,7 +68,7 @@ class Scraper {
   static absl::StatusOr<std::unique_ptr<Scraper>> Create(
       const procfs::DiscoveryOptions& discovery);
 
-  // A scraper running exactly `collectors`, by name (Create uses it).
+  // A scraper running exactly `collectors`, by name, in this order.
   using NamedCollectors =
       std::vector<std::pair<std::string, std::unique_ptr<Collector>>>;
   static std::unique_ptr<Scraper> WithCollectors(
@@ -57,24 +84,36 @@ class Scraper {
     std::string name;
     std::unique_ptr<Collector> collector;
     bool last_ok = true;  // log on transitions only, never per scrape
-    // This scrape's result, written by the lane that ran it.
-    MetricSet collected;
-    absl::Status status;
-    double seconds = 0;
   };
-
-  // Runs every entry on the lanes, longest (by the last scrape) first, so
-  // the slowest collector does not start last.
-  void RunCollectors(const std::vector<procfs::Netns>& namespaces)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // What one thread read of a share of the namespaces (a contiguous run, so
+  // that merging the shares in order keeps discovery order): per collector,
+  // its metrics and the time it took.
+  struct Share {
+    std::vector<MetricSet> metrics;
+    std::vector<double> seconds;
+  };
+  // Per namespace, per collector: how reading it went.
+  using Statuses = std::vector<std::vector<absl::Status>>;
 
   explicit Scraper(procfs::DiscoveryOptions discovery)
       : discovery_(std::move(discovery)) {}
 
+  // Visits every namespace; returns the shares in namespace order.
+  std::vector<Share> VisitNamespaces(
+      const std::vector<procfs::Netns>& namespaces, Statuses& statuses)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Every collector reads the namespace, already entered (or not: `entered`).
+  void Visit(const procfs::Netns& ns, const absl::Status& entered,
+             KeptNamespace& kept, Share& share,
+             std::vector<absl::Status>& statuses) const;
+
   const procfs::DiscoveryOptions discovery_;
-  absl::Mutex mutex_;
-  std::vector<Entry> entries_ ABSL_GUARDED_BY(mutex_);
+  mutable absl::Mutex mutex_;
+  // Fixed at creation; last_ok is only touched by a scrape (under mutex_).
+  std::vector<Entry> entries_;
   bool discovery_ok_ ABSL_GUARDED_BY(mutex_) = true;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<KeptNamespace>> kept_
+      ABSL_GUARDED_BY(mutex_);
   std::vector<std::unique_ptr<procfs::NetnsExecutor>> lanes_;
 };
 

@@ -19,8 +19,10 @@ Listeners GroupListeners(const std::vector<InetDiagSocket>& listen_sockets) {
   return listeners;
 }
 
-void CountSynQueue(const std::vector<InetDiagSocket>& syn_recv_sockets,
-                   Listeners& listeners) {
+SynQueueLengths CountSynQueue(
+    const std::vector<InetDiagSocket>& syn_recv_sockets,
+    const Listeners& listeners) {
+  SynQueueLengths lengths;
   for (const InetDiagSocket& s : syn_recv_sockets) {
     auto it = listeners.find({s.local_addr, s.local_port});
     if (it == listeners.end()) {
@@ -28,8 +30,9 @@ void CountSynQueue(const std::vector<InetDiagSocket>& syn_recv_sockets,
       const char* wildcard = s.family == AF_INET ? "0.0.0.0" : "::";
       it = listeners.find({wildcard, s.local_port});
     }
-    if (it != listeners.end()) ++it->second.syn_queue_length;
+    if (it != listeners.end()) ++lengths[it->first];
   }
+  return lengths;
 }
 
 }  // namespace tcpq::procfs

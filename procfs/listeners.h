@@ -26,7 +26,6 @@ struct ListenerTotals {
       0;  // sum of Send-Q: each socket has its own queue
   uint64_t drops = 0;
   bool has_drops = false;  // the kernel sent SK_MEMINFO_DROPS
-  uint64_t syn_queue_length = 0;
   auto operator<=>(const ListenerTotals&) const = default;
 };
 
@@ -35,10 +34,14 @@ using Listeners = std::map<ListenerKey, ListenerTotals>;
 // Groups LISTEN sockets by address and port.
 Listeners GroupListeners(const std::vector<InetDiagSocket>& listen_sockets);
 
+// Half-open connections per listener.
+using SynQueueLengths = std::map<ListenerKey, uint64_t>;
+
 // Counts each SYN_RECV request socket against the listener it belongs to: the
 // one on its exact local address, else the wildcard listener (0.0.0.0 or ::)
 // on its port. Request sockets with no listener are ignored.
-void CountSynQueue(const std::vector<InetDiagSocket>& syn_recv_sockets,
-                   Listeners& listeners);
+SynQueueLengths CountSynQueue(
+    const std::vector<InetDiagSocket>& syn_recv_sockets,
+    const Listeners& listeners);
 
 }  // namespace tcpq::procfs

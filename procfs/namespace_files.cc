@@ -11,9 +11,7 @@
 namespace tcpq::procfs {
 
 NamespaceFiles::NamespaceFiles(std::vector<std::string> paths, size_t max_size)
-    : paths_(std::move(paths)),
-      max_size_(max_size),
-      scratch_(paths_.size() * max_size, '\0') {}
+    : paths_(std::move(paths)), max_size_(max_size) {}
 
 absl::StatusOr<NamespaceFiles::Opened> NamespaceFiles::Open() const {
   Opened opened;
@@ -28,13 +26,13 @@ absl::StatusOr<NamespaceFiles::Opened> NamespaceFiles::Open() const {
 }
 
 absl::StatusOr<std::vector<size_t>> NamespaceFiles::ReadAll(
-    const Opened& opened) {
+    const Opened& opened, std::string& scratch) const {
   std::vector<size_t> lengths(paths_.size(), 0);
   for (size_t i = 0; i < paths_.size(); ++i) {
     if (!opened.fds[i].valid()) continue;
     ssize_t n;
     do {
-      n = ::pread(opened.fds[i].get(), &scratch_[i * max_size_], max_size_,
+      n = ::pread(opened.fds[i].get(), &scratch[i * max_size_], max_size_,
                   /*offset=*/0);
     } while (n < 0 && errno == EINTR);
     // ENOENT (NotFound): a /proc/sys file whose namespace is gone.
@@ -49,44 +47,61 @@ absl::StatusOr<std::vector<size_t>> NamespaceFiles::ReadAll(
 }
 
 absl::Status NamespaceFiles::Read(uint64_t inode, UseFn use) {
-  auto cached = opened_.find(inode);
-  const bool was_open = cached != opened_.end();
-  if (!was_open) {
-    absl::StatusOr<Opened> opened = Open();
-    if (!opened.ok()) return opened.status();
-    cached = opened_.emplace(inode, *std::move(opened)).first;
+  Opened* opened;
+  bool was_open;
+  {
+    absl::MutexLock lock(&mutex_);
+    std::unique_ptr<Opened>& slot = opened_[inode];
+    was_open = slot != nullptr;
+    if (!was_open) {
+      absl::StatusOr<Opened> fresh = Open();
+      if (!fresh.ok()) {
+        opened_.erase(inode);
+        return fresh.status();
+      }
+      slot = std::make_unique<Opened>(*std::move(fresh));
+    }
+    opened = slot.get();
   }
-  absl::StatusOr<std::vector<size_t>> lengths = ReadAll(cached->second);
+  // One buffer per thread, reused: the files are read concurrently only
+  // from different threads.
+  thread_local std::string scratch;
+  if (scratch.size() < paths_.size() * max_size_) {
+    scratch.resize(paths_.size() * max_size_);
+  }
+  absl::StatusOr<std::vector<size_t>> lengths = ReadAll(*opened, scratch);
   if (absl::IsNotFound(lengths.status()) && was_open) {
     // Files of a namespace that died and whose inode number a new one
     // reuses: open the new namespace's.
     absl::StatusOr<Opened> reopened = Open();
-    if (!reopened.ok()) {
-      opened_.erase(cached);
-      return reopened.status();
+    if (reopened.ok()) {
+      *opened = *std::move(reopened);
+      lengths = ReadAll(*opened, scratch);
+    } else {
+      lengths = reopened.status();
     }
-    cached->second = *std::move(reopened);
-    lengths = ReadAll(cached->second);
   }
   if (!lengths.ok()) {
-    opened_.erase(cached);
+    absl::MutexLock lock(&mutex_);
+    opened_.erase(inode);
     return lengths.status();
   }
-  cached->second.read_this_scrape = true;
+  opened->read_this_scrape = true;
   for (size_t i = 0; i < paths_.size(); ++i) {
-    if (!cached->second.fds[i].valid()) continue;
+    if (!opened->fds[i].valid()) continue;
     absl::Status used =
-        use(i, absl::string_view(&scratch_[i * max_size_], (*lengths)[i]));
+        use(i, absl::string_view(&scratch[i * max_size_], (*lengths)[i]));
     if (!used.ok()) return used;
   }
   return absl::OkStatus();
 }
 
 void NamespaceFiles::EndScrape() {
+  absl::MutexLock lock(&mutex_);
   absl::erase_if(opened_, [](const auto& entry) {
-    return !entry.second.read_this_scrape;
+    return !entry.second->read_this_scrape;
   });
-  for (auto& [inode, opened] : opened_) opened.read_this_scrape = false;
+  for (auto& [inode, opened] : opened_) opened->read_this_scrape = false;
 }
 
 }  // namespace tcpq::procfs

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "procfs/unique_fd.h"
 
 namespace tcpq::procfs {
@@ -26,6 +28,9 @@ namespace tcpq::procfs {
 // scrape did not read are closed at its end (EndScrape), so a namespace that
 // goes away is held at most until the next scrape, and only namespaces that
 // existed at the last scrape are ever held.
+//
+// Different namespaces may be read concurrently, from different threads; one
+// namespace is read by one thread at a time (a scrape visits it once).
 class NamespaceFiles {
  public:
   // Every file is read whole with one pread of up to `max_size` bytes: true
@@ -34,7 +39,7 @@ class NamespaceFiles {
   // is an error, never silently cut short.
   NamespaceFiles(std::vector<std::string> paths, size_t max_size);
 
-  // Called inside namespace `inode` (from NetnsExecutor work): reads every
+  // Called inside namespace `inode` (from a namespace visit): reads every
   // file, then calls `use(i, content)` for each path i the kernel has, in
   // order. A file the kernel lacks (ENOENT at open) is skipped. `content`
   // is valid during the call only.
@@ -42,6 +47,7 @@ class NamespaceFiles {
   absl::Status Read(uint64_t inode, UseFn use);
 
   // Closes the files of every namespace not Read since the last EndScrape.
+  // Not concurrently with Read.
   void EndScrape();
 
  private:
@@ -51,13 +57,17 @@ class NamespaceFiles {
   };
 
   absl::StatusOr<Opened> Open() const;
-  // Fills scratch_ slice i with file i; returns each file's length.
-  absl::StatusOr<std::vector<size_t>> ReadAll(const Opened& opened);
+  // Fills slice i of `scratch` with file i; returns each file's length.
+  absl::StatusOr<std::vector<size_t>> ReadAll(const Opened& opened,
+                                              std::string& scratch) const;
 
   const std::vector<std::string> paths_;
   const size_t max_size_;
-  std::string scratch_;  // paths_.size() slices of max_size_
-  absl::flat_hash_map<uint64_t, Opened> opened_;  // by netns inode
+  absl::Mutex mutex_;
+  // By netns inode. An entry is used by the one thread reading its
+  // namespace; the map itself is shared.
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Opened>> opened_
+      ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace tcpq::procfs

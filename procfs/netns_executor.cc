@@ -49,29 +49,26 @@ void NetnsExecutor::Wait() {
   mutex_.Await(absl::Condition(&job_done_));
 }
 
-void NetnsExecutor::ForEach(std::span<const Netns> namespaces, WorkFn work) {
+absl::Status NetnsExecutor::Enter(const Netns& ns) {
   // Elsewhere, setns would move the caller (an HTTP thread) instead.
   assert(std::this_thread::get_id() == thread_.get_id());
   // Entering the namespace the thread is in is skipped: setns needs
   // CAP_SYS_ADMIN even then, and without it the exporter still reads its own
   // namespace.
-  for (size_t i = 0; i < namespaces.size(); ++i) {
-    const Netns& ns = namespaces[i];
-    absl::Status entered;
-    if (ns.identity.inode != current_) {
-      if (::setns(ns.fd.get(), CLONE_NEWNET) == 0) {
-        current_ = ns.identity.inode;
-      } else {
-        entered = absl::UnavailableError(absl::StrCat(
-            "setns: ", std::strerror(errno),
-            errno == EPERM ? " (entering another network namespace needs "
-                             "CAP_SYS_ADMIN; --netns=host reads only the "
-                             "exporter's own)"
-                           : ""));
-      }
-    }
-    work(i, entered);
+  if (ns.identity.inode == current_) return absl::OkStatus();
+  if (::setns(ns.fd.get(), CLONE_NEWNET) != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "setns: ", std::strerror(errno),
+        errno == EPERM ? " (entering another network namespace needs "
+                         "CAP_SYS_ADMIN; --netns=host reads only the "
+                         "exporter's own)"
+                       : ""));
   }
+  current_ = ns.identity.inode;
+  return absl::OkStatus();
+}
+
+void NetnsExecutor::ReturnHome() {
   // Without a handle of its own namespace (never seen) it stays where it is;
   // discovery fails loudly in that case anyway.
   if (current_ != home_inode_ && home_.valid() &&

@@ -2,11 +2,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <span>
 #include <thread>
 
 #include "absl/functional/any_invocable.h"
-#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "procfs/netns.h"
@@ -20,9 +18,9 @@ namespace tcpq::procfs {
 // setns(2) changes the namespace of the calling thread only. Doing it on a
 // thread of our own keeps the HTTP threads in the exporter's namespace, and
 // reusing the thread from scrape to scrape makes each switch cost a few
-// microseconds. Work is handed over in whole jobs (a collector's whole
-// scrape, all its namespaces): on a virtual machine the two context switches
-// of a hand-off cost more than the setns itself.
+// microseconds. Work is handed over in whole jobs (a share of a scrape's
+// namespaces, each visited once by every collector): on a virtual machine
+// the two context switches of a hand-off cost more than the setns itself.
 class NetnsExecutor {
  public:
   NetnsExecutor();
@@ -35,15 +33,14 @@ class NetnsExecutor {
   void Start(absl::AnyInvocable<void() &&> job);
   void Wait();
 
-  // From a job (on the thread): enters each of `namespaces` in turn and
-  // calls `work(i, entered)` there. `entered` is the error of setns into
-  // namespaces[i]; when it is not OK the thread is still in the previous
-  // namespace and `work` must not read.
-  // Paths under /proc/thread-self/net and /proc/sys/net read inside `work`
-  // describe namespace i. Afterwards the thread returns to the exporter's
-  // own namespace, so that it does not keep the last one alive.
-  using WorkFn = absl::FunctionRef<void(size_t, const absl::Status&)>;
-  void ForEach(std::span<const Netns> namespaces, WorkFn work);
+  // From a job (on the thread): moves the thread into `ns`. Paths under
+  // /proc/thread-self/net and /proc/sys/net then describe `ns`, and sockets
+  // it opens belong to `ns`. On error the thread stays where it was and the
+  // job must not read. Entering the namespace the thread is in is free.
+  absl::Status Enter(const Netns& ns);
+  // From a job, when done: back to the exporter's own namespace, so that the
+  // thread does not keep the last namespace alive.
+  void ReturnHome();
 
  private:
   void Loop();

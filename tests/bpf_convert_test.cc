@@ -136,5 +136,29 @@ TEST(BpfSockstatTest, MissingOrMalformedIsNullopt) {
   EXPECT_EQ(ParseSockstatTimeWait("TCP6: inuse 1\n"), std::nullopt);
 }
 
+TEST(BpfPerCpuSumTest, EveryFieldOfTheNamespaceStatsIsSummed) {
+  tcpq_netns_stats cpu0{}, cpu1{};
+  for (int i = 0; i < TCPQ_STATES; ++i) {
+    cpu0.sockets[i] = i;
+    cpu1.sockets[i] = -2 * i;  // a socket left a state on another CPU
+    cpu0.retransmits[i] = 10 + i;
+    cpu1.retransmits[i] = 1;
+  }
+  for (int i = 0; i < TCPQ_COUNTERS; ++i) {
+    cpu0.counters[i] = 1000 + i;
+    cpu1.counters[i] = 7;
+  }
+  tcpq_netns_stats total{};
+  AddCpu(total, cpu0);
+  AddCpu(total, cpu1);
+  for (int i = 0; i < TCPQ_STATES; ++i) {
+    EXPECT_EQ(total.sockets[i], -i);
+    EXPECT_EQ(total.retransmits[i], 11u + i);
+  }
+  for (int i = 0; i < TCPQ_COUNTERS; ++i) {
+    EXPECT_EQ(total.counters[i], 1007u + i);
+  }
+}
+
 }  // namespace
 }  // namespace tcpq::bpf

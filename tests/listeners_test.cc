@@ -39,22 +39,21 @@ TEST(ListenersTest, SumsReuseportGroupsAndKeepsFamiliesApart) {
 }
 
 TEST(ListenersTest, CountsSynQueueOnExactThenWildcardListener) {
-  Listeners listeners = GroupListeners({
+  const Listeners listeners = GroupListeners({
       Socket(AF_INET, "0.0.0.0", 80, 0, 128, 0u),
       Socket(AF_INET, "127.0.0.1", 81, 0, 128, 0u),
       Socket(AF_INET6, "::", 82, 0, 128, 0u),
   });
-  CountSynQueue(
+  const SynQueueLengths lengths = CountSynQueue(
       {Socket(AF_INET, "10.1.2.3", 80, 0, 0, {}, kTcpSynRecv),
        Socket(AF_INET, "127.0.0.1", 80, 0, 0, {}, kTcpSynRecv),
        Socket(AF_INET, "127.0.0.1", 81, 0, 0, {}, kTcpSynRecv),
        Socket(AF_INET6, "::ffff:127.0.0.1", 82, 0, 0, {}, kTcpSynRecv),
        Socket(AF_INET, "127.0.0.1", 99, 0, 0, {}, kTcpSynRecv)},  // no listener
       listeners);
-  EXPECT_EQ(listeners.at({"0.0.0.0", 80}).syn_queue_length, 2u);
-  EXPECT_EQ(listeners.at({"127.0.0.1", 81}).syn_queue_length, 1u);
-  EXPECT_EQ(listeners.at({"::", 82}).syn_queue_length, 1u);
-  EXPECT_EQ(listeners.size(), 3u);
+  EXPECT_EQ(lengths, (SynQueueLengths{{{"0.0.0.0", 80}, 2u},
+                                      {{"127.0.0.1", 81}, 1u},
+                                      {{"::", 82}, 1u}}));
 }
 
 }  // namespace

@@ -10,18 +10,20 @@ namespace {
 // collector does when one namespace or one file goes wrong.
 class PartlyFailingCollector : public Collector {
  public:
-  absl::Status Collect(const ScrapeContext& context, MetricSet& out) override {
-    for (const procfs::Netns& ns : context.namespaces) {
-      out.Gauge("test_partial", "read before the failure",
-                {{"netns", NetnsLabel(ns)}}, 7);
-    }
+  absl::Status CollectNamespace(NamespaceVisit& visit,
+                                MetricSet& out) override {
+    out.Gauge("test_partial", "read before the failure",
+              {{"netns", visit.label()}}, 7);
     return absl::UnavailableError("injected failure");
   }
 };
 
 class WorkingCollector : public Collector {
  public:
-  absl::Status Collect(const ScrapeContext&, MetricSet& out) override {
+  absl::Status CollectNamespace(NamespaceVisit&, MetricSet&) override {
+    return absl::OkStatus();
+  }
+  absl::Status CollectNode(const ScrapeContext&, MetricSet& out) override {
     out.Gauge("test_ok", "always there", {}, 1);
     return absl::OkStatus();
   }
@@ -69,6 +71,54 @@ TEST(ScraperTest, FailingCollectorIsIsolatedAndKeepsWhatItRead) {
   ASSERT_NE(Find(families, "tcpq_netns_scanned"), nullptr);
   EXPECT_EQ(Find(families, "tcpq_netns_scanned")->metric.at(0).gauge.value, 1);
   ASSERT_NE(Find(families, "tcpq_exporter_build_info"), nullptr);
+}
+
+TEST(CollectorRegistryTest, EveryCollectorIsRegisteredOnceByNameWithItsFlag) {
+  std::vector<std::string> names;
+  for (const CollectorDefinition& d : CollectorDefinitions()) {
+    names.emplace_back(d.name);
+    EXPECT_NE(d.enabled, nullptr) << d.name;
+    EXPECT_NE(d.create, nullptr) << d.name;
+  }
+  // The collectors of the SPEC, each linked in (none dropped by the linker).
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"bpf", "netstat", "snmp", "sockdiag",
+                                      "synqueue", "sysctl"}));
+  EXPECT_TRUE(CheckCollectorFlags().ok()) << CheckCollectorFlags();
+}
+
+absl::StatusOr<std::unique_ptr<Collector>> NoCollector() {
+  return absl::UnimplementedError("not made in this test");
+}
+
+TEST(CollectorRegistryTest, AFlagWithoutACollectorIsAnErrorNamingIt) {
+  const std::vector<CollectorDefinition> netstat = {
+      {"netstat",
+       /*enabled=*/nullptr,
+       {"collector.netstat.fields"},
+       NoCollector}};
+  EXPECT_TRUE(CheckCollectorFlags(
+                  netstat, {"collector_netstat", "collector_netstat_fields",
+                            "web_listen_address"})
+                  .ok());
+  // What a collector removed without its flag would leave behind.
+  const absl::Status orphan = CheckCollectorFlags(
+      netstat,
+      {"collector_netstat", "collector_netstat_fields", "collector_sockdiag"});
+  EXPECT_EQ(orphan.code(), absl::StatusCode::kInternal);
+  EXPECT_NE(orphan.message().find("collector_sockdiag"), std::string::npos)
+      << orphan;
+  // An option declared but never defined, or outside collector.<name>.
+  EXPECT_NE(CheckCollectorFlags(netstat, {"collector_netstat"})
+                .message()
+                .find("collector.netstat.fields"),
+            std::string::npos);
+  const std::vector<CollectorDefinition> misnamed = {
+      {"snmp", /*enabled=*/nullptr, {"collector.netstat.fields"}, NoCollector}};
+  EXPECT_FALSE(CheckCollectorFlags(
+                   misnamed, {"collector_snmp", "collector_netstat_fields"})
+                   .ok());
+  EXPECT_FALSE(CheckCollectorFlags({}, {}).ok());  // nothing linked in
 }
 
 }  // namespace

@@ -4,24 +4,20 @@
 #include <array>
 #include <cstdint>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/flags/flag.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
-#include "exporter/collectors/collectors.h"
+#include "exporter/collector_registry.h"
 #include "procfs/namespace_files.h"
-
-ABSL_FLAG(bool, collector_sysctl, true,
-          "Enable the sysctl collector: somaxconn, tcp_max_syn_backlog, "
-          "tcp_syncookies, tcp_abort_on_overflow, tcp_synack_retries, "
-          "tcp_syn_retries per namespace.");
 
 namespace tcpq {
 namespace {
@@ -86,44 +82,48 @@ std::vector<std::string> SysctlPaths() {
 
 class SysctlCollector : public Collector {
  public:
-  absl::Status Collect(const ScrapeContext& context, MetricSet& out) override {
-    const absl::Status status =
-        ForEachNamespace(context, [&](const procfs::Netns& ns) -> absl::Status {
-          // Parsed whole before any is added: nothing partial per namespace.
-          std::array<std::optional<int64_t>, kSysctlCount> values;
-          absl::Status read = files_.Read(
-              ns.identity.inode,
-              [&](size_t i, absl::string_view text) -> absl::Status {
-                int64_t value;
-                if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text),
-                                      &value)) {
-                  return absl::DataLossError(
-                      absl::StrCat(Strings()[i].path, ": not an integer"));
-                }
-                values[i] = value;
-                return absl::OkStatus();
-              });
-          if (!read.ok()) return read;
-          const Labels labels = {{"netns", NetnsLabel(ns)}};
-          for (size_t i = 0; i < kSysctlCount; ++i) {
-            if (!values[i].has_value()) continue;
-            out.Gauge(Strings()[i].metric, Strings()[i].help, labels,
-                      static_cast<double>(*values[i]));
+  absl::Status CollectNamespace(NamespaceVisit& visit,
+                                MetricSet& out) override {
+    // Parsed whole before any is added: nothing partial per namespace.
+    std::array<std::optional<int64_t>, kSysctlCount> values;
+    absl::Status read = files_.Read(
+        visit.inode(), [&](size_t i, absl::string_view text) -> absl::Status {
+          int64_t value;
+          if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &value)) {
+            return absl::DataLossError(
+                absl::StrCat(Strings()[i].path, ": not an integer"));
           }
+          values[i] = value;
           return absl::OkStatus();
         });
+    if (!read.ok()) return read;
+    const Labels labels = {{"netns", visit.label()}};
+    for (size_t i = 0; i < kSysctlCount; ++i) {
+      if (!values[i].has_value()) continue;
+      out.Gauge(Strings()[i].metric, Strings()[i].help, labels,
+                static_cast<double>(*values[i]));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CollectNode(const ScrapeContext&, MetricSet&) override {
     files_.EndScrape();
-    return status;
+    return absl::OkStatus();
   }
 
  private:
   procfs::NamespaceFiles files_{SysctlPaths(), kMaxSysctlText};
 };
 
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<Collector>> NewSysctlCollector() {
   return std::make_unique<SysctlCollector>();
 }
 
+}  // namespace
 }  // namespace tcpq
+
+TCPQ_COLLECTOR(sysctl, true,
+               "Enable the sysctl collector: somaxconn, tcp_max_syn_backlog, "
+               "tcp_syncookies, tcp_abort_on_overflow, tcp_synack_retries, "
+               "tcp_syn_retries per namespace.",
+               tcpq::NewSysctlCollector);

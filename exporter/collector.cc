@@ -1,0 +1,41 @@
+#include "exporter/collector.h"
+
+#include <sys/socket.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace tcpq {
+
+std::string NetnsLabel(const procfs::Netns& ns) {
+  return absl::StrCat(ns.identity.inode);
+}
+
+Labels ListenerLabels(const std::string& netns,
+                      const procfs::ListenerKey& key) {
+  return {
+      {"netns", netns}, {"addr", key.addr}, {"port", absl::StrCat(key.port)}};
+}
+
+absl::StatusOr<std::vector<procfs::InetDiagSocket>> NamespaceVisit::DumpTcp(
+    int family, uint32_t states, bool with_meminfo) {
+  if (!kept_.sock_diag.has_value()) {
+    absl::StatusOr<procfs::SockDiag> opened = procfs::SockDiag::Open();
+    if (!opened.ok()) return opened.status();
+    kept_.sock_diag.emplace(*std::move(opened));
+  }
+  absl::StatusOr<std::vector<procfs::InetDiagSocket>> dumped =
+      kept_.sock_diag->DumpTcp(family, states, with_meminfo);
+  if (!dumped.ok()) kept_.sock_diag.reset();
+  return dumped;
+}
+
+const absl::StatusOr<procfs::Listeners>& NamespaceVisit::Listeners() {
+  if (listeners_.has_value()) return *listeners_;
+  absl::StatusOr<std::vector<procfs::InetDiagSocket>> sockets =
+      DumpTcp(AF_UNSPEC, procfs::StateBit(procfs::kTcpListen),
+              /*with_meminfo=*/true);
+  if (!sockets.ok()) return listeners_.emplace(sockets.status());
+  return listeners_.emplace(procfs::GroupListeners(*sockets));
+}
+
+}  // namespace tcpq
