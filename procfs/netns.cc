@@ -97,13 +97,20 @@ absl::StatusOr<std::vector<Netns>> DiscoverNamespaces(
       int pid;
       if (!absl::SimpleAtoi(entry->d_name, &pid)) continue;
       const std::string base = absl::StrCat(options.procfs, "/", pid);
+      uint64_t inode;
+      if (!StatInode(base + "/ns/net", inode)) continue;
+      if (Netns* known = found.Find(inode); known != nullptr) {
+        known->pids.push_back(pid);
+        continue;
+      }
       Netns* ns = found.AddNew(base + "/ns/net");
       if (ns == nullptr) continue;
+      ns->pids.push_back(pid);
       // /proc lists PIDs in ascending order, so this is the namespace's
       // lowest PID: in a pod, the sandbox (pause) process.
       if (absl::StatusOr<std::string> cgroup = ReadFile(base + "/cgroup");
           cgroup.ok()) {
-        PodIdentity pod = ParsePodIdentity(*cgroup);
+        CgroupIdentity pod = ParseCgroup(*cgroup);
         ns->identity.pod_uid = std::move(pod.pod_uid);
         ns->identity.container_id = std::move(pod.container_id);
       }

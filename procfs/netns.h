@@ -19,16 +19,23 @@ struct NetnsIdentity {
   std::string name;          // the /run/netns entry naming it, or ""
   std::string pod_uid;       // from the cgroup of its lowest PID, or ""
   std::string container_id;  // likewise, usually the pod sandbox
+  // The pod's Kubernetes namespace and name (kubelet's log directories),
+  // set by the caller of DiscoverNamespaces, or "".
+  std::string kube_namespace;
+  std::string pod;
 };
 
 struct Netns {
   NetnsIdentity identity;
   UniqueFd fd;  // open nsfs handle, usable with setns(2)
+  // The processes in it, ascending (with --netns=host: none listed).
+  std::vector<int> pids;
 };
 
 struct DiscoveryOptions {
   std::string procfs = "/proc";          // where to list processes
   std::string run_netns = "/run/netns";  // named namespaces (`ip netns`)
+  std::string varlog = "/var/log";       // kubelet's pods/ and containers/
   bool all = true;  // false: only the exporter's own namespace
 };
 
