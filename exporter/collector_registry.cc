@@ -153,7 +153,7 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
             {{"version", kVersion}, {"revision", kRevision}}, 1);
 
   absl::StatusOr<std::vector<procfs::Netns>> found =
-      procfs::DiscoverNamespaces(discovery_);
+      procfs::DiscoverNamespaces(discovery_, &cgroups_);
   if (found.ok() != discovery_ok_) {
     discovery_ok_ = found.ok();
     if (found.ok()) {

@@ -7,9 +7,12 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "procfs/cgroup.h"
 #include "procfs/unique_fd.h"
 
 namespace tcpq::procfs {
@@ -43,7 +46,13 @@ struct DiscoveryOptions {
 // named namespaces no process is in. A process or a name that vanishes while
 // we look is skipped silently: that is normal churn, not an error. Fails only
 // when the exporter's own namespace cannot be opened.
+//
+// `cgroups`, if given, keeps what the cgroup of each namespace's lowest PID
+// said from one call to the next, so that it is read again only when that
+// PID changes (a pod's sandbox lives as long as the pod).
+using CgroupCache =
+    absl::flat_hash_map<uint64_t, std::pair<int, CgroupIdentity>>;
 absl::StatusOr<std::vector<Netns>> DiscoverNamespaces(
-    const DiscoveryOptions& options);
+    const DiscoveryOptions& options, CgroupCache* cgroups = nullptr);
 
 }  // namespace tcpq::procfs
