@@ -8,10 +8,13 @@ time, the series count and the exporter's peak RSS (VmHWM). The same run also
 scrapes with no extra namespace first, for reference.
 
 Usage (root): python3 bench/netns_scale_bench.py [--namespaces 100] [--listeners 10]
-    [--scrapes 100] [--exporter build/tcpq_exporter]
+    [--scrapes 100] [--exporter build/tcpq_exporter | --url URL]
+--url scrapes an exporter that is already running (its RSS is then not
+reported: bench/pod_resources_bench.py measures the DaemonSet's pod).
 Standard library only; removes every namespace it made.
 """
 import argparse
+import contextlib
 import os
 import socket
 import statistics
@@ -59,6 +62,34 @@ def peak_rss_mib(pid):
     return float("nan")
 
 
+@contextlib.contextmanager
+def listener_namespaces(count, listeners):
+    """`count` namespaces with `listeners` listening sockets each (one holder
+    process per namespace); all removed on exit."""
+    names, holders = [], []
+    try:
+        for i in range(count):
+            name = f"tcpq-scale-{os.getpid()}-{i}"
+            subprocess.run(["ip", "netns", "add", name], check=True)
+            names.append(name)
+            subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+            h = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-c", HOLDER,
+                                  str(listeners)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            holders.append(h)
+        for h in holders:
+            if h.stdout.readline().strip() != "ready":
+                raise RuntimeError("listener holder failed")
+        yield names
+    finally:
+        for h in holders:
+            h.stdin.close()
+            h.wait(timeout=10)
+            h.stdout.close()
+        for name in names:
+            subprocess.run(["ip", "netns", "del", name])
+
+
 def p99(values):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(0.99 * (len(values) - 1))))]
@@ -70,31 +101,25 @@ def main():
     parser.add_argument("--listeners", type=int, default=10)
     parser.add_argument("--scrapes", type=int, default=100)
     parser.add_argument("--exporter", default="build/tcpq_exporter")
+    parser.add_argument("--url", help="scrape this /metrics URL instead of starting "
+                        "--exporter")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces)")
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/metrics"
-    exporter = subprocess.Popen([args.exporter, f"--web.listen-address=127.0.0.1:{port}"],
-                                stderr=subprocess.DEVNULL)
-    names, holders = [], []
+    exporter = None
+    if args.url:
+        url = args.url
+    else:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/metrics"
+        exporter = subprocess.Popen([args.exporter, f"--web.listen-address=127.0.0.1:{port}"],
+                                    stderr=subprocess.DEVNULL)
     try:
         time.sleep(1)
         base_times, base_series, _ = scrape_times(url, args.scrapes)
-        for i in range(args.namespaces):
-            name = f"tcpq-scale-{os.getpid()}-{i}"
-            subprocess.run(["ip", "netns", "add", name], check=True)
-            names.append(name)
-            subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-            h = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-c", HOLDER,
-                                  str(args.listeners)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-            holders.append(h)
-        for h in holders:
-            if h.stdout.readline().strip() != "ready":
-                raise RuntimeError("listener holder failed")
-        times, series, durations = scrape_times(url, args.scrapes)
+        with listener_namespaces(args.namespaces, args.listeners):
+            times, series, durations = scrape_times(url, args.scrapes)
         print(f"{'namespaces':>12} {'series':>8} {'median ms':>10} {'p99 ms':>8}")
         print(f"{'host only':>12} {base_series:>8} {statistics.median(base_times):>10.2f} "
               f"{p99(base_times):>8.2f}")
@@ -102,15 +127,12 @@ def main():
               f"{statistics.median(times):>10.2f} {p99(times):>8.2f}")
         print("last scrape, per collector: " +
               ", ".join(f"{k} {v:.2f} ms" for k, v in durations.items()))
-        print(f"tcpq_exporter peak RSS: {peak_rss_mib(exporter.pid):.1f} MiB")
+        if exporter:
+            print(f"tcpq_exporter peak RSS: {peak_rss_mib(exporter.pid):.1f} MiB")
     finally:
-        for h in holders:
-            h.stdin.close()
-            h.wait(timeout=10)
-        exporter.terminate()
-        exporter.wait(timeout=10)
-        for name in names:
-            subprocess.run(["ip", "netns", "del", name])
+        if exporter:
+            exporter.terminate()
+            exporter.wait(timeout=10)
 
 
 if __name__ == "__main__":
