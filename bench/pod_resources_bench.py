@@ -23,8 +23,9 @@ these phases:
 and prints, per phase, CPU (average and the busiest 1-second window, in
 millicores) and memory (cgroup usage peak, and at that peak its RSS, page
 cache and kernel memory: with cgroup v1 a memory limit counts all three),
-then the peaks over the whole run (the pod's start included). --limits keeps the manifest's limits, to
-check them: it also prints CFS throttling and memory.failcnt.
+then the peaks over the whole run (the pod's start included). --limits
+keeps the manifest's limits, to check them: it also prints CFS throttling
+and memory.failcnt.
 
 Usage (root): deploy/build-image.sh IMAGE && python3 bench/pod_resources_bench.py
     --image IMAGE [--namespaces 100] [--listeners 10] [--scrapes 100]
@@ -208,8 +209,9 @@ def main():
     scale = phases["scale"]
     cpu_per_scrape = (scale[-1][4] - scale[0][4]) / len(times) / 1e6
     idle_avg, _ = cpu_millicores(phases["idle"])
-    print(f"\nscrape at {args.namespaces}x{args.listeners}: median {statistics.median(times):.1f} ms,"
-          f" p99 {p99(times):.1f} ms, {cpu_per_scrape:.1f} ms CPU each; paced every "
+    print(f"\nscrape at {args.namespaces}x{args.listeners}: median "
+          f"{statistics.median(times):.1f} ms, p99 {p99(times):.1f} ms, "
+          f"{cpu_per_scrape:.1f} ms CPU each; paced every "
           f"{args.interval:g} s: median {statistics.median(paced):.1f} ms")
     print(f"steady state at one scrape per {args.interval:g} s: "
           f"{idle_avg + cpu_per_scrape / args.interval:.1f} millicores")

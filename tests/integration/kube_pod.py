@@ -309,17 +309,11 @@ class Registry:
                 if self.proc.poll() is not None:
                     break
                 time.sleep(0.1)
+        raise AssertionError(f"docker-registry did not start: {self.__exit__()}")
+
+    def __exit__(self, *exc):
+        """Stops the registry (it exits at once on SIGTERM); returns its log."""
         self.proc.terminate()
         error = self.proc.communicate(timeout=10)[1]
         shutil.rmtree(self._dir, ignore_errors=True)
-        raise AssertionError(f"docker-registry did not start: {error}")
-
-    def __exit__(self, *exc):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stderr.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        return error

@@ -56,6 +56,15 @@ def one(samples, name, **labels):
     return found[0][1]
 
 
+def capabilities(pid, which="CapEff"):
+    """A capability set of a process (CapEff, CapBnd, ...) as a bit mask."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(f"{which}:"):
+                return int(line.split()[1], 16)
+    raise AssertionError(f"no {which} in /proc/{pid}/status")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -18,8 +18,8 @@ import urllib.request
 
 import kube_pod
 from kube_pod import PROBE_OK, PlayedPod, Registry, podman
-from tcpq_testlib import (Netns, ProcessNetns, free_port, main, one, parse_exposition,
-                          require_root, select, wait_stable)
+from tcpq_testlib import (Netns, ProcessNetns, capabilities, free_port, main, one,
+                          parse_exposition, require_root, select, wait_stable)
 
 CAP_BITS = {"SYS_PTRACE": 19, "SYS_ADMIN": 21, "SYS_RESOURCE": 24, "PERFMON": 38, "BPF": 39}
 # The test's namespaces besides the exporter's own (the host's): "named"
@@ -50,22 +50,6 @@ WITHOUT = {
     # BPF maps to the memory cgroup, not RLIMIT_MEMLOCK.
     "SYS_RESOURCE": {"failing": set(), "unseen": set()},
 }
-
-
-def effective_caps(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("CapEff:"):
-                return int(line.split()[1], 16)
-    raise AssertionError("no CapEff")
-
-
-def bounding_set():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("CapBnd:"):
-                return int(line.split()[1], 16)
-    raise AssertionError("no CapBnd")
 
 
 def quantity(text):
@@ -241,14 +225,15 @@ class DaemonSetPodTest(unittest.TestCase):
         there."""
         added = self.played.container_spec["securityContext"]["capabilities"]["add"]
         self.assertEqual(set(added), set(WITHOUT), "a capability without an expectation")
-        full_caps = effective_caps(self.played.state()[1])
+        full_caps = capabilities(self.played.state()[1])
         for capability in added:
             with self.subTest(without=capability), self.play(capability) as played:
                 expected = WITHOUT[capability]
-                caps = effective_caps(played.state()[1])
+                caps = capabilities(played.state()[1])
                 bit = 1 << CAP_BITS[capability]
                 self.assertEqual(caps, full_caps & ~bit)
-                self.assertEqual(bool(full_caps & bit), bool(bounding_set() & bit))
+                bounding = capabilities("self", "CapBnd")
+                self.assertEqual(bool(full_caps & bit), bool(bounding & bit))
                 self.scrape_of(played)
                 samples = self.scrape_of(played)
                 self.assertIn(kube_pod.probe(played.container_spec, "readinessProbe"), PROBE_OK)
