@@ -116,8 +116,8 @@ class DaemonSetPodTest(unittest.TestCase):
 
         cls.played = cls.stack.enter_context(cls.play(extra_args=["--tls-verify=false"]))
         cls.bare = cls.stack.enter_context(Netns("bare"))
-        # The first scrape loads nothing new; the second is what steady
-        # scrapes see.
+        # The first scrape seeds the BPF socket counts of every namespace
+        # (iter/tcp); the second is what steady scrapes see.
         cls.scrape_of(cls.played)
         cls.samples = cls.scrape_of(cls.played)
 
