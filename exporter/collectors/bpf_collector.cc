@@ -357,8 +357,15 @@ absl::StatusOr<std::unique_ptr<Collector>> NewBpfCollector() {
     // a bad flag of a later collector must stay the only line on stderr).
     return std::make_unique<BpfCollector>(
         nullptr,
-        absl::Status(programs.status().code(),
-                     absl::StrCat("BPF is off: ", programs.status().message())),
+        absl::Status(
+            programs.status().code(),
+            absl::StrCat(
+                "BPF is off: ", programs.status().message(),
+                programs.status().code() == absl::StatusCode::kPermissionDenied
+                    ? " (loading BPF needs CAP_BPF and CAP_PERFMON, or "
+                      "CAP_SYS_ADMIN; podman's and Docker's default seccomp "
+                      "profiles allow bpf() only with CAP_SYS_ADMIN)"
+                    : "")),
         options.histograms_by_netns);
   }
   return std::make_unique<BpfCollector>(*std::move(programs), absl::OkStatus(),

@@ -56,10 +56,31 @@ def one(samples, name, **labels):
     return found[0][1]
 
 
+def capabilities(pid, which="CapEff"):
+    """A capability set of a process (CapEff, CapBnd, ...) as a bit mask."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(f"{which}:"):
+                return int(line.split()[1], 16)
+    raise AssertionError(f"no {which} in /proc/{pid}/status")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_stable(read, attempts=50):
+    """Reads twice until two reads agree: counters that settled."""
+    previous = read()
+    for _ in range(attempts):
+        time.sleep(0.1)
+        current = read()
+        if current == previous:
+            return current
+        previous = current
+    raise AssertionError(f"values never settled: {previous}")
 
 
 class Netns:
@@ -79,6 +100,7 @@ class Netns:
         for p in self._workloads:
             p.stdin.close()
             p.wait(timeout=10)
+            p.stdout.close()
         subprocess.run(["ip", "netns", "del", self.name], check=False)
 
     def run(self, *cmd, check=True):
@@ -113,6 +135,34 @@ class Netns:
         if m is None:
             raise AssertionError(f"no listener on {port} in ss output: {out!r}")
         return tuple(int(x) for x in m.groups())
+
+
+class ProcessNetns:
+    """A network namespace that only its process holds, with no /run/netns
+    entry (what a pod's looks like from /proc): workload.py ARGS under
+    `unshare --net`, loopback up. Found through /proc/<pid>/ns/net only."""
+
+    def __init__(self, *workload_args):
+        self.args = [str(a) for a in workload_args]
+
+    def __enter__(self):
+        # unshare and sh exec: the Popen's pid ends up the workload itself.
+        self.proc = subprocess.Popen(
+            ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"',
+             sys.executable, os.path.join(HERE, "workload.py"), *self.args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line or not json.loads(line).get("ready"):
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"workload {self.args} did not start")
+        self.inode = str(os.stat(f"/proc/{self.proc.pid}/ns/net").st_ino)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+        self.proc.stdout.close()
 
 
 class Exporter:
