@@ -41,11 +41,12 @@ WITHOUT = {
     # only matter where a runtime's seccomp profile allows bpf() without it.
     "BPF": {"failing": set(), "unseen": set()},
     "PERFMON": {"failing": set(), "unseen": set()},
-    # /proc/<pid>/ns/net of processes with more capabilities: a namespace
-    # found only through its process vanishes. Discovery (procfs/netns.cc)
-    # skips a namespace file it may not open like one that went away, so no
-    # collector fails and no log line names CAP_SYS_PTRACE.
-    "SYS_PTRACE": {"failing": set(), "unseen": {"process"}},
+    # /proc/<pid>/ns/net and /proc/<pid>/fd of processes with more
+    # capabilities: a namespace found only through its process vanishes
+    # (counted in tcpq_netns_denied_processes and logged once), and the
+    # owners of listeners cannot be found (sockdiag fails, saying so).
+    "SYS_PTRACE": {"failing": {"sockdiag"}, "log": "CAP_SYS_PTRACE",
+                   "unseen": {"process"}, "denied": True},
     # Not in this host's bounding set (never granted); kernels >= 5.11 charge
     # BPF maps to the memory cgroup, not RLIMIT_MEMLOCK.
     "SYS_RESOURCE": {"failing": set(), "unseen": set()},
@@ -243,10 +244,17 @@ class DaemonSetPodTest(unittest.TestCase):
                 failing = {c for c, v in success.items() if v == 0}
                 self.assertEqual(failing, expected["failing"])
                 self.assertEqual(self.seen(samples), NAMESPACES - expected["unseen"])
+                denied = one(samples, "tcpq_netns_denied_processes")
+                self.assertEqual(denied > 0, expected.get("denied", False), denied)
                 problems = [l for l in played.current_logs().splitlines()
                             if "level=warn" in l or "level=error" in l]
-                self.assertEqual(sorted(l.split("collector=")[1].split()[0] for l in problems),
-                                 sorted(failing), problems)
+                collector_lines = [l for l in problems if "collector=" in l]
+                self.assertEqual(
+                    sorted(l.split("collector=")[1].split()[0] for l in collector_lines),
+                    sorted(failing), problems)
+                # One more line when discovery was denied, naming the same.
+                self.assertEqual(len(problems) - len(collector_lines),
+                                 1 if expected.get("denied") else 0, problems)
                 for line in problems:
                     self.assertIn(expected["log"], line)
                 attached = [v for _, v in select(samples, "tcpq_bpf_program_attached")]
