@@ -14,6 +14,7 @@ import tempfile
 import time
 import unittest
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -171,6 +172,60 @@ class Exporter:
 
     def scrape(self):
         return parse_exposition(self.scrape_text())
+
+
+def http_json(url, timeout=10):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read().decode())
+
+
+class Daemon:
+    """A Prometheus-family server on loopback, its log in a file."""
+
+    def __init__(self, name, argv, port, workdir):
+        self.name, self.port = name, port
+        self.log_path = os.path.join(workdir, f"{name}.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def wait_ready(self, seconds=60):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n"
+                                     f"{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name} not ready in {seconds}s:\n{self.log_tail()}")
+
+    def get(self, path, **params):
+        query = ("?" + urllib.parse.urlencode(params)) if params else ""
+        return http_json(self.url + path + query)
+
+    def log_tail(self, lines=40):
+        if self.log.closed:  # stopped: the temporary directory may be gone
+            return self.tail
+        self.log.flush()
+        with open(self.log_path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+        self.tail = self.log_tail()
+        self.log.close()
 
 
 # A process that names itself (comm), optionally listens, and waits for its
