@@ -15,7 +15,9 @@
 - alerts/tcpq.rules.test.yml tests every alert both firing (non-empty
   exp_alerts) and not firing (exp_alerts: []);
 - alerts/RUNBOOK.md has a heading whose GitHub anchor is each runbook_url
-  anchor; so does README.md once the runbook has been pasted into it.
+  anchor; so does README.md once the runbook has been pasted into it, and
+  README.md's copy (from `## Alert runbook` on) is the runbook itself, each
+  heading one level down.
 
 The rules file is YAML, but Python's standard library has no YAML parser: the
 checks read it line by line, which works because promtool has already
@@ -110,6 +112,16 @@ def heading_anchors(path: pathlib.Path) -> set:
     return anchors
 
 
+def runbook_as_pasted(text: str) -> list:
+    """RUNBOOK.md's lines as README.md holds them: headings one level down."""
+    out, in_code = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        out.append("#" + line if not in_code and re.match(r"#+ ", line) else line)
+    return out
+
+
 def parse_alerts(text: str) -> dict:
     """Map alert name -> its block of lines (from `- alert:` to the next rule)."""
     alerts, current, indent = {}, None, None
@@ -195,6 +207,17 @@ def main() -> int:
     if not pasted:
         print("check_rules: note: README.md has no runbook sections yet; "
               "runbook_url links will resolve once alerts/RUNBOOK.md is pasted into it")
+    else:
+        want = runbook_as_pasted(RUNBOOK.read_text(encoding="utf-8"))
+        readme = README.read_text(encoding="utf-8").splitlines()
+        start = readme.index(want[0]) if want[0] in readme else None
+        got = readme[start:start + len(want)] if start is not None else []
+        if got != want:
+            diff = next((i for i, (a, b) in enumerate(zip(want, got)) if a != b),
+                        min(len(want), len(got)))
+            failures.append(f"README.md: its copy of {RUNBOOK.name} differs from line "
+                            f"{diff + 1} of the runbook: {want[diff] if diff < len(want) else ''!r}"
+                            f" vs {got[diff] if diff < len(got) else '(missing)'!r}")
 
     for f in failures:
         print(f"FAIL {f}")
