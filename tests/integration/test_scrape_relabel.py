@@ -144,7 +144,7 @@ class ScrapeRelabelTest(unittest.TestCase):
             prom.stop()
 
     def series(self, prom, job, selector):
-        """The label sets of `selector` in `job`, once every job has scraped."""
+        """The label sets of `selector` in `job`, waiting for its first scrape."""
         name, matchers = re.fullmatch(r"(\w+)\{(.*)\}", selector).groups()
         query = f'{name}{{job="{job}"{", " + matchers if matchers else ""}}}'
         deadline = time.monotonic() + 30
