@@ -211,7 +211,7 @@ for (const ds of byKind("DaemonSet")) {
     probe("readinessProbe", "/-/ready");
     probe("livenessProbe", "/-/healthy");
     const args = c.args ?? [];
-    for (const [flag, mountPath] of [["--path.procfs", "/host/proc"], ["--path.run-netns", "/host/run/netns"]]) {
+    for (const [flag, mountPath] of [["--path.procfs", "/host/proc"], ["--path.run-netns", "/host/run/netns"], ["--path.varlog", "/host/var/log"]]) {
       if (!args.includes(`${flag}=${mountPath}`)) problem(cw, `args must include ${flag}=${mountPath}`);
       const m = (c.volumeMounts ?? []).find((vm) => vm.mountPath === mountPath);
       if (!m) problem(cw, `nothing is mounted at ${mountPath}`);
