@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package tcpq_exporter needs to build, run and test.
+# Installs every Debian 12 package tcpq_exporter needs to build, run and test,
+# then builds CivetWeb from Debian's source package (scripts/build-civetweb.sh).
 # Idempotent; needs root (or sudo).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   # build
   cmake g++ make pkg-config clang llvm clang-format libclang-rt-14-dev
   libbpf-dev bpftool libelf-dev zlib1g-dev
-  prometheus-cpp-dev libcivetweb-dev libabsl-dev libre2-dev
+  prometheus-cpp-dev libabsl-dev libre2-dev
+  # CivetWeb, built from its Debian source package at libcivetweb-dev's
+  # version (scripts/build-civetweb.sh): dpkg-source unpacks it
+  libcivetweb-dev dpkg-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # --web.config.file: YAML parser, OpenSSL (TLS under civetweb), libxcrypt (bcrypt)
   libyaml-cpp-dev libssl-dev libcrypt-dev
@@ -28,7 +33,7 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+  exec scripts/build-civetweb.sh
 fi
 echo "install-deps: installing ${missing[*]}"
 "${sudo_cmd[@]}" apt-get update -qq
@@ -42,3 +47,4 @@ fi
 DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
   "${missing[@]}" > /dev/null
 echo "install-deps: done"
+scripts/build-civetweb.sh
