@@ -2,10 +2,7 @@
 
 #include <arpa/inet.h>
 #include <civetweb.h>
-#include <dlfcn.h>
-#include <link.h>
 #include <netinet/in.h>
-#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -20,6 +17,11 @@
 #include "build_info.h"
 #include "exporter/exposition.h"
 #include "procfs/unique_fd.h"
+
+// CMake sets it from the civetweb it links (CMakeLists.txt).
+#ifndef TCPQ_CIVETWEB_LINKS_OPENSSL
+#define TCPQ_CIVETWEB_LINKS_OPENSSL 0
+#endif
 
 namespace tcpq {
 namespace {
@@ -72,80 +74,27 @@ std::string BindError(const std::string& civetweb_port) {
   return "";
 }
 
-// Debian's civetweb 1.15 is built for the OpenSSL 1.1 API and loads libssl
-// at run time (dlopen). OpenSSL 3 no longer exports SSL_get_peer_certificate
-// (it is a macro for SSL_get1_peer_certificate now), so civetweb's table of
-// OpenSSL functions keeps a null pointer in that slot and each worker calls
-// it after every TLS handshake: a segfault. This fills that one slot with
-// the function the macro names (same contract: a new reference, which
-// civetweb frees). The table is an array of {const char* name; int
-// required; void* function} in civetweb's writable data; it is complete
-// once civetweb calls init_ssl, before any connection is accepted.
-struct Segment {
-  uintptr_t begin, end;
-  bool writable;
-};
+constexpr char kRebuildHint[] =
+    "build with scripts/build.sh, which links the civetweb that "
+    "scripts/install-deps.sh builds (README, Building)";
 
-int CollectCivetwebSegments(dl_phdr_info* info, size_t /*size*/, void* out) {
-  if (info->dlpi_name == nullptr ||
-      std::strstr(info->dlpi_name, "/libcivetweb.so") == nullptr) {
-    return 0;
+// TLS needs a civetweb that calls OpenSSL directly (built with NO_SSL_DL).
+// One that loads OpenSSL at run time, as Debian's libcivetweb1 does, is
+// built for the OpenSSL 1.1 API: with OpenSSL 3 its table of OpenSSL
+// functions lacks SSL_get_peer_certificate, and the first handshake
+// crashes. mg_check_feature cannot tell the two apart; CMake can.
+absl::Status CheckCivetwebTls() {
+  if (mg_check_feature(MG_FEATURES_TLS) == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "tls_server_config is set but this build's civetweb has no TLS; ",
+        kRebuildHint));
   }
-  auto* segments = static_cast<std::vector<Segment>*>(out);
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD) continue;
-    const uintptr_t begin = info->dlpi_addr + ph.p_vaddr;
-    segments->push_back({begin, begin + ph.p_memsz, (ph.p_flags & PF_W) != 0});
-  }
-  return 1;
-}
-
-absl::Status RepairCivetwebTlsTable() {
-  static constexpr char kName[] = "SSL_get_peer_certificate";  // with NUL
-  std::vector<Segment> segments;
-  dl_iterate_phdr(&CollectCivetwebSegments, &segments);
-  const auto is_name = [&](uintptr_t p) {
-    for (const Segment& s : segments) {
-      if (p >= s.begin && p + sizeof(kName) <= s.end) {
-        return std::memcmp(reinterpret_cast<const void*>(p), kName,
-                           sizeof(kName)) == 0;
-      }
-    }
-    return false;
-  };
-  for (const Segment& s : segments) {
-    if (!s.writable) continue;
-    for (uintptr_t p = (s.begin + 7) & ~uintptr_t{7}; p + 24 <= s.end; p += 8) {
-      uintptr_t entry[3];
-      std::memcpy(entry, reinterpret_cast<const void*>(p), sizeof(entry));
-      if (!is_name(entry[0])) continue;
-      if (entry[1] > 16) {
-        return absl::FailedPreconditionError(
-            "this civetweb's table of OpenSSL functions has an unknown "
-            "layout; TLS would crash it");
-      }
-      if (entry[2] == 0) {
-        X509* (*get1)(const SSL*) = &SSL_get1_peer_certificate;
-        std::memcpy(reinterpret_cast<void*>(p + 16), &get1, sizeof(get1));
-      }
-      return absl::OkStatus();
-    }
-  }
-  return absl::OkStatus();  // built for OpenSSL 3 or linked directly: fine
-}
-
-// civetweb dlopen()s OpenSSL by the unversioned names, which only the -dev
-// package's symlinks provide; without them it fails with a vague error.
-absl::Status CheckCivetwebCanLoadOpenSsl() {
-  for (const char* name : {"libcrypto.so", "libssl.so"}) {
-    if (dlopen(name, RTLD_NOW | RTLD_GLOBAL) == nullptr) {  // kept loaded
-      const char* error = dlerror();
-      return absl::FailedPreconditionError(absl::StrCat(
-          "TLS needs ", name,
-          " (civetweb loads OpenSSL by that name; Debian package libssl-dev): ",
-          error != nullptr ? error : "dlopen failed"));
-    }
+  if (!TCPQ_CIVETWEB_LINKS_OPENSSL) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "tls_server_config is set but this build's civetweb loads OpenSSL at "
+        "run time (as Debian's libcivetweb1 does, for the OpenSSL 1.1 API), "
+        "which crashes with OpenSSL 3; ",
+        kRebuildHint));
   }
   return absl::OkStatus();
 }
@@ -157,12 +106,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   std::unique_ptr<HttpServer> server(
       new HttpServer(options, std::move(scrape)));
   const bool tls = server->options_.web.tls.has_value();
-  if (tls && mg_check_feature(2) == 0) {
-    return absl::FailedPreconditionError(
-        "tls_server_config is set but this civetweb has no TLS support");
-  }
   if (tls) {
-    if (absl::Status s = CheckCivetwebCanLoadOpenSsl(); !s.ok()) return s;
+    if (absl::Status s = CheckCivetwebTls(); !s.ok()) return s;
   }
   if (!server->options_.web.basic_auth_users.empty()) {
     server->auth_ = std::make_unique<BasicAuthenticator>(
@@ -226,11 +171,8 @@ int HttpServer::HandleRequest(mg_connection* conn, void* self) {
 // civetweb's init_ssl: our settings on its SSL_CTX; 1 = certificate set.
 int HttpServer::InitSsl(void* ssl_ctx, void* self) {
   HttpServer* server = static_cast<HttpServer*>(self);
-  absl::Status status = RepairCivetwebTlsTable();
-  if (status.ok()) {
-    status = ConfigureTlsContext(*server->options_.web.tls,
-                                 static_cast<ssl_ctx_st*>(ssl_ctx));
-  }
+  const absl::Status status = ConfigureTlsContext(
+      *server->options_.web.tls, static_cast<ssl_ctx_st*>(ssl_ctx));
   if (!status.ok()) {
     server->tls_error_ = std::string(status.message());
     return -1;
