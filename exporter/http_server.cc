@@ -7,15 +7,14 @@
 
 #include <cerrno>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "build_info.h"
 #include "exporter/exposition.h"
+#include "exporter/log.h"
 #include "procfs/unique_fd.h"
 
 // CMake sets it from the civetweb it links (CMakeLists.txt).
@@ -25,6 +24,8 @@
 
 namespace tcpq {
 namespace {
+
+using Family = ListenAddress::Family;
 
 // `extra_headers`: complete header lines, each ending in \r\n.
 void Reply(mg_connection* conn, int status, absl::string_view content_type,
@@ -52,28 +53,6 @@ std::string LandingPage(const std::string& telemetry_path) {
       "<li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n</body></html>\n");
 }
 
-// civetweb reports only "Failed to setup server ports"; binding the same
-// address ourselves recovers the reason (in use, not permitted, no such IP).
-std::string BindError(const std::string& civetweb_port) {
-  const size_t colon = civetweb_port.rfind(':');
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(std::atoi(
-      civetweb_port.c_str() + (colon == std::string::npos ? 0 : colon + 1))));
-  if (colon != std::string::npos &&
-      ::inet_pton(AF_INET, civetweb_port.substr(0, colon).c_str(),
-                  &addr.sin_addr) != 1) {
-    return "";
-  }
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  const int one = 1;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return std::strerror(errno);
-  }
-  return "";
-}
-
 constexpr char kRebuildHint[] =
     "build with scripts/build.sh, which links the civetweb that "
     "scripts/install-deps.sh builds (README, Building)";
@@ -99,6 +78,67 @@ absl::Status CheckCivetwebTls() {
   return absl::OkStatus();
 }
 
+// Whether `listen` takes one dual-stack socket: only for every address
+// (an empty host), and only where both civetweb and the host have IPv6. A
+// kernel without IPv6 (ipv6.disable=1) refuses AF_INET6 sockets; a
+// namespace whose interfaces have IPv6 disabled by sysctl still takes IPv4
+// on a dual-stack socket.
+absl::StatusOr<bool> DualStack(const ListenAddress& listen) {
+  const bool civetweb_ipv6 = mg_check_feature(MG_FEATURES_IPV6) != 0;
+  if (listen.family == Family::kIPv6 && !civetweb_ipv6) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("this build's civetweb has no IPv6; ", kRebuildHint));
+  }
+  if (listen.family != Family::kAll) return false;
+  if (!civetweb_ipv6) {
+    log::Warn("listening on IPv4 only",
+              {{"reason", absl::StrCat("this build's civetweb has no IPv6; ",
+                                       kRebuildHint)}});
+    return false;
+  }
+  UniqueFd probe(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!probe.valid()) {
+    log::Warn("listening on IPv4 only",
+              {{"reason", absl::StrCat("this host has no IPv6: socket: ",
+                                       std::strerror(errno))}});
+    return false;
+  }
+  return true;
+}
+
+// civetweb reports only "Failed to setup server ports"; binding the same
+// address as civetweb does recovers the reason (in use, not permitted, no
+// such address).
+std::string BindError(const ListenAddress& listen, bool dual_stack) {
+  const bool ipv6 = listen.family == Family::kIPv6 || dual_stack;
+  sockaddr_in addr4{};
+  sockaddr_in6 addr6{};
+  addr4.sin_family = AF_INET;
+  addr4.sin_port = htons(static_cast<uint16_t>(listen.port));
+  addr6.sin6_family = AF_INET6;
+  addr6.sin6_port = addr4.sin_port;
+  if (!listen.host.empty() &&
+      ::inet_pton(ipv6 ? AF_INET6 : AF_INET, listen.host.c_str(),
+                  ipv6 ? static_cast<void*>(&addr6.sin6_addr)
+                       : static_cast<void*>(&addr4.sin_addr)) != 1) {
+    return "";
+  }
+  UniqueFd fd(
+      ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return std::strerror(errno);
+  const int one = 1;
+  const int v6only = dual_stack ? 0 : 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (ipv6) {
+    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+  }
+  const int bound = ipv6 ? ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr6),
+                                  sizeof(addr6))
+                         : ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr4),
+                                  sizeof(addr4));
+  return bound == 0 ? "" : std::strerror(errno);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
@@ -109,13 +149,15 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   if (tls) {
     if (absl::Status s = CheckCivetwebTls(); !s.ok()) return s;
   }
+  const absl::StatusOr<bool> dual_stack = DualStack(options.listen);
+  if (!dual_stack.ok()) return dual_stack.status();
   if (!server->options_.web.basic_auth_users.empty()) {
     server->auth_ = std::make_unique<BasicAuthenticator>(
         server->options_.web.basic_auth_users);
   }
   // A trailing "s" makes civetweb speak TLS on the port.
   const std::string listening_ports =
-      absl::StrCat(server->options_.civetweb_port, tls ? "s" : "");
+      absl::StrCat(ToCivetwebPort(options.listen, *dual_stack), tls ? "s" : "");
   const char* civet_options[] = {"listening_ports",
                                  listening_ports.c_str(),
                                  "num_threads",
@@ -140,12 +182,11 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     if (!server->tls_error_.empty()) {
       return absl::InvalidArgumentError(server->tls_error_);
     }
-    const std::string reason = BindError(options.civetweb_port);
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.civetweb_port, ": ",
-                     !reason.empty()         ? reason
-                     : error_text[0] != '\0' ? error_text
-                                             : "civetweb failed"));
+    const std::string reason = BindError(options.listen, *dual_stack);
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen: ", !reason.empty()         ? reason
+                           : error_text[0] != '\0' ? error_text
+                                                   : "civetweb failed"));
   }
   mg_set_request_handler(server->context_, "/", &HttpServer::HandleRequest,
                          server.get());
