@@ -27,17 +27,21 @@ namespace {
 
 using Family = ListenAddress::Family;
 
+// The whole response in one write, headers and body: written in two, the
+// body waits under Nagle's algorithm for the client's delayed ACK of the
+// headers, about 40 ms per request on a kept-alive connection. A HEAD
+// request gets the headers only.
 // `extra_headers`: complete header lines, each ending in \r\n.
 void Reply(mg_connection* conn, int status, absl::string_view content_type,
            absl::string_view body, absl::string_view extra_headers = "") {
-  mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
-            "Cache-Control: no-store\r\n%.*s\r\n",
-            status, mg_get_response_code_text(conn, status),
-            static_cast<int>(content_type.size()), content_type.data(),
-            body.size(), static_cast<int>(extra_headers.size()),
-            extra_headers.data());
-  mg_write(conn, body.data(), body.size());
+  std::string response = absl::StrCat(
+      "HTTP/1.1 ", status, " ", mg_get_response_code_text(conn, status),
+      "\r\nContent-Type: ", content_type, "\r\nContent-Length: ", body.size(),
+      "\r\nCache-Control: no-store\r\n", extra_headers, "\r\n");
+  if (std::strcmp(mg_get_request_info(conn)->request_method, "HEAD") != 0) {
+    response.append(body.data(), body.size());
+  }
+  mg_write(conn, response.data(), response.size());
 }
 
 std::string LandingPage(const std::string& telemetry_path) {
@@ -158,6 +162,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   // A trailing "s" makes civetweb speak TLS on the port.
   const std::string listening_ports =
       absl::StrCat(ToCivetwebPort(options.listen, *dual_stack), tls ? "s" : "");
+  // tcp_nodelay: civetweb's own replies (errors, TLS records) are not held
+  // back by Nagle's algorithm either (see Reply).
   const char* civet_options[] = {"listening_ports",
                                  listening_ports.c_str(),
                                  "num_threads",
@@ -166,6 +172,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
                                  "10000",
                                  "enable_keep_alive",
                                  "yes",
+                                 "tcp_nodelay",
+                                 "1",
                                  nullptr};
   mg_callbacks callbacks;
   std::memset(&callbacks, 0, sizeof(callbacks));
