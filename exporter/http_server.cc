@@ -205,14 +205,6 @@ HttpServer::~HttpServer() {
   if (context_ != nullptr) mg_stop(context_);
 }
 
-std::vector<int> HttpServer::ListeningPorts() const {
-  mg_server_port ports[4];
-  const int n = mg_get_server_ports(context_, 4, ports);
-  std::vector<int> result;
-  for (int i = 0; i < n; ++i) result.push_back(ports[i].port);
-  return result;
-}
-
 int HttpServer::HandleRequest(mg_connection* conn, void* self) {
   return static_cast<HttpServer*>(self)->Handle(conn);
 }

@@ -47,8 +47,6 @@ class HttpServer {
   void SetReady(bool ready) { ready_ = ready; }
   bool Tls() const { return options_.web.tls.has_value(); }
   bool BasicAuth() const { return auth_ != nullptr; }
-  // The ports actually bound (to learn the port of ":0").
-  std::vector<int> ListeningPorts() const;
 
  private:
   HttpServer(HttpOptions options, ScrapeFn scrape)
