@@ -134,6 +134,10 @@ class CommandLineTest(unittest.TestCase):
         for flags, needle in ((["--netns=pods"], "--netns"),
                               (["--no-such-flag"], "unknown flag --no-such-flag"),
                               (["--web.listen-address=nowhere"], "--web.listen-address"),
+                              (["--web.listen-address=localhost:9715"],
+                               "names are not resolved"),
+                              (["--web.listen-address=::1:9715"],
+                               "needs brackets around an IPv6 address"),
                               (["--collector.netstat.fields=TCP("], "--collector.netstat.fields")):
             result = self.run_exporter(*flags)
             self.assertEqual(result.returncode, 2, flags)
