@@ -8,7 +8,8 @@
 #    is one the exporter has (its --help when build/tcpq_exporter exists,
 #    else the ABSL_FLAG definitions in the sources);
 #  - when build/tcpq_exporter exists, every shared library it links comes
-#    from a package the Dockerfile's runtime stage installs (or the base image);
+#    from a package the Dockerfile's runtime stage installs (or the base
+#    image), and every package that stage installs provides one of them;
 #  - the image the DaemonSet names is the one the Dockerfile says it builds.
 # Docker itself is not available here: the image is not built by this test.
 #
@@ -98,13 +99,20 @@ if [ -x "$binary" ] && command -v ldd >/dev/null 2>&1 && command -v dpkg >/dev/n
   # In debian:12-slim already: the C and C++ runtimes.
   base="libc6 libgcc-s1 libstdc++6 zlib1g"
   runtime=$(awk -F'\t' '$1=="runtime"{print $2}' "$tmp/packages")
+  linked=""
   while read -r lib; do
     pkg=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "$(realpath "$lib")" 2>/dev/null || dpkg -S "/usr$lib" 2>/dev/null)
     pkg=${pkg%%:*}
     if [ -z "$pkg" ]; then fail "$binary links $lib, which no Debian package owns"; continue; fi
+    linked="$linked $pkg"
     grep -qw -- "$pkg" <<<"$base $runtime" || fail "$binary links $lib from $pkg, which the Dockerfile runtime stage does not install"
   done < <(ldd "$binary" | awk '/=> \//{print $3}')
-  ok "runtime stage covers the shared libraries of $binary"
+  # And nothing more: a package no linked library comes from (a -dev
+  # package, a library linked statically) only grows the image.
+  for pkg in $runtime; do
+    grep -qw -- "$pkg" <<<"$linked" || fail "the Dockerfile runtime stage installs $pkg, but $binary links no library of it"
+  done
+  ok "runtime stage installs exactly the packages of the shared libraries of $binary"
 else
   note "no $binary (or ldd/dpkg): runtime libraries not checked"
 fi
