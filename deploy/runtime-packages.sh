@@ -21,10 +21,5 @@ if grep -q 'not found' <<< "$libs"; then
   grep 'not found' <<< "$libs" >&2
   exit 1
 fi
-packages=$(awk '/=> \//{print $3}' <<< "$libs" | while read -r lib; do owner "$lib"; done |
-  cut -d: -f1 | sort -u)
-# Debian's libcivetweb1 dlopen()s OpenSSL as "libssl.so"/"libcrypto.so" once
-# --web.config.file enables TLS: names that only libssl-dev provides, and
-# that ldd cannot see.
-if grep -qx 'libcivetweb1' <<< "$packages"; then packages+=$'\nlibssl-dev'; fi
-sort -u <<< "$packages"
+awk '/=> \//{print $3}' <<< "$libs" | while read -r lib; do owner "$lib"; done |
+  cut -d: -f1 | sort -u

@@ -77,7 +77,7 @@ int Run(int argc, char** argv) {
   tcpq::Scraper* scraper_ptr = scraper->get();
   absl::StatusOr<std::unique_ptr<tcpq::HttpServer>> server =
       tcpq::HttpServer::Start(
-          {config.civetweb_port, config.telemetry_path, std::move(web_config)},
+          {config.listen, config.telemetry_path, std::move(web_config)},
           [scraper_ptr] { return scraper_ptr->Scrape(); });
   if (!server.ok()) {
     tcpq::log::Error("cannot start web server",

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages tcpq_exporter needs. Idempotent; needs root
-# (or sudo).
+# Installs the Debian 12 packages tcpq_exporter needs, then builds CivetWeb
+# from Debian's source package (scripts/build-civetweb.sh). Idempotent; needs
+# root (or sudo).
 #   scripts/install-deps.sh          build, run and test (what CI needs)
 #   scripts/install-deps.sh build    only what building the exporter needs:
 #                                    deploy/Dockerfile's build stage runs this
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 # Building tcpq_exporter (the image's build stage installs exactly these).
 build_packages=(
   cmake g++ make pkg-config clang llvm
   libbpf-dev bpftool libelf-dev zlib1g-dev
-  prometheus-cpp-dev libcivetweb-dev libabsl-dev libre2-dev
+  prometheus-cpp-dev libabsl-dev libre2-dev
+  # CivetWeb, built from its Debian source package at libcivetweb-dev's
+  # version (scripts/build-civetweb.sh): dpkg-source unpacks it
+  libcivetweb-dev dpkg-dev
   # --web.config.file: YAML parser, OpenSSL (TLS under civetweb), libxcrypt (bcrypt)
   libyaml-cpp-dev libssl-dev libcrypt-dev
 )
@@ -73,7 +78,7 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
   unpack_kubectl "$@"
-  exit 0
+  exec scripts/build-civetweb.sh
 fi
 echo "install-deps: installing ${missing[*]}"
 "${sudo_cmd[@]}" apt-get update -qq
@@ -88,3 +93,4 @@ DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-inst
   "${missing[@]}" > /dev/null
 unpack_kubectl "$@"
 echo "install-deps: done"
+scripts/build-civetweb.sh
