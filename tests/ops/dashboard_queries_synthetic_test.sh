@@ -10,11 +10,10 @@
 # Run from anywhere; exit 0 pass, 1 fail, 77 cannot run (CTest skip).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/ops/checks.sh
 
-skip() { echo "SKIP dashboard_queries_synthetic_test: $*"; exit 77; }
-for tool in prometheus promtool python3; do
-  command -v "$tool" >/dev/null 2>&1 || skip "$tool not found (Debian: apt-get install prometheus python3)"
-done
+name="every dashboard query against synthetic series"
+check_needs "$name" prometheus:prometheus promtool:prometheus python3:python3 || checks_exit
 
 tmp=$(mktemp -d)
 prom_pid=
@@ -25,9 +24,9 @@ cleanup() {
 trap cleanup EXIT
 
 end=$(( $(date +%s) - 30 ))
-python3 tests/ops/synthetic_metrics.py "$end" 30 >"$tmp/data.om" || { echo "FAIL: synthetic_metrics.py"; exit 1; }
+python3 tests/ops/synthetic_metrics.py "$end" 30 >"$tmp/data.om" || { check_fail "$name" "synthetic_metrics.py failed"; checks_exit; }
 if ! out=$(nice promtool tsdb create-blocks-from openmetrics "$tmp/data.om" "$tmp/tsdb" 2>&1); then
-  echo "$out"; echo "FAIL dashboard_queries_synthetic_test: backfill failed"; exit 1
+  echo "$out"; check_fail "$name" "promtool backfill failed"; checks_exit
 fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -46,14 +45,14 @@ for _ in $(seq 1 100); do
 done
 if [ -z "$ready" ]; then
   tail -20 "$tmp/prometheus.log"
-  echo "FAIL dashboard_queries_synthetic_test: Prometheus did not become ready"
-  exit 1
+  check_fail "$name" "Prometheus did not become ready"
+  checks_exit
 fi
 
 if python3 tests/ops/dashboard_queries.py --url "http://127.0.0.1:$port" --job tcpq \
      --instance 'node-a:9715' --time "$end" --require-activity; then
-  echo "PASS dashboard_queries_synthetic_test"
-  exit 0
+  check_pass "$name"
+else
+  check_fail "$name" "dashboard_queries.py found problems (above)"
 fi
-echo "FAIL dashboard_queries_synthetic_test"
-exit 1
+checks_exit

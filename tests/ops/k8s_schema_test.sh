@@ -15,11 +15,13 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
-skip() { echo "SKIP k8s_schema_test: $*"; exit 77; }
-command -v node >/dev/null 2>&1 || skip "node not found (Debian: apt-get install nodejs npm)"
-command -v npm >/dev/null 2>&1 || skip "npm not found (Debian: apt-get install npm)"
+. tests/ops/checks.sh
+
+name="deploy/kubernetes against the Kubernetes and prometheus-operator schemas"
+skip() { check_skip "$name" "$1"; checks_exit; }
+check_needs "$name" node:nodejs npm:npm || checks_exit
 node_major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$node_major" -ge 18 ] || skip "node $node_major is too old (need >= 18)"
+[ "$node_major" -ge 18 ] || skip "node $node_major is too old (need >= 18; Debian 12's nodejs is 18)"
 
 # npm ci writes node_modules/.package-lock.json: older than the lock file
 # means someone changed the pins since the last install.
@@ -40,8 +42,8 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
     grep -v 'Unknown user config' "$log" | tail -20
     if ! grep -Eq "$network" "$log"; then
       rm -f "$log"
-      echo "FAIL k8s_schema_test: npm ci failed"
-      exit 1
+      check_fail "$name" "npm ci failed (above)"
+      checks_exit
     fi
     if [ "$attempt" -eq 2 ]; then
       rm -f "$log"; skip "npm ci could not reach the npm registry (twice)"
@@ -54,13 +56,14 @@ fi
 shopt -s nullglob
 manifests=(deploy/kubernetes/*.yaml deploy/kubernetes/*.yml)
 if [ "${#manifests[@]}" -eq 0 ]; then
-  echo "FAIL k8s_schema_test: no manifests in deploy/kubernetes"
-  exit 1
+  check_fail "$name" "no manifests in deploy/kubernetes"
+  checks_exit
 fi
 
 if node tests/ops/k8s_validate.mjs "${manifests[@]}"; then
-  echo "PASS k8s_schema_test: ${#manifests[@]} manifest file(s)"
-  exit 0
+  echo "${#manifests[@]} manifest file(s)"
+  check_pass "$name"
+else
+  check_fail "$name" "k8s_validate.mjs found problems (above)"
 fi
-echo "FAIL k8s_schema_test"
-exit 1
+checks_exit
