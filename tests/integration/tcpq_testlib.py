@@ -201,7 +201,7 @@ class CheckResult(unittest.TextTestResult):
     def addSkip(self, test, reason):
         if STRICT:
             try:
-                raise AssertionError(f"CI=true forbids skipping: {reason}")
+                raise AssertionError(f"CI=true forbids skipping: {reason}") from None
             except AssertionError:
                 self.addFailure(test, sys.exc_info())
             return
@@ -259,7 +259,8 @@ def checks(ids, outcomes):
                 by_id[i] = (status, reason)
     never_ran = [(i, ("fail", "never ran")) for i in ids if i not in by_id]
     ordered = [(i, by_id[i]) for i in ids if i in by_id] + never_ran
-    return [(status, i, reason) for i, (status, reason) in ordered] + extra
+    return [(status, i.removeprefix("__main__."), reason)
+            for i, (status, reason) in ordered] + extra
 
 
 def write_checks(results):
@@ -271,7 +272,6 @@ def write_checks(results):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         for status, name, reason in results:
-            name = name.removeprefix("__main__.")
             reason = " ".join(reason.split())
             f.write(f"{status}\t{name}\t{reason}\n")
 
