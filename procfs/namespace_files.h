@@ -18,9 +18,9 @@ namespace tcpq::procfs {
 // (/proc/thread-self/net/netstat, /proc/sys/net/core/somaxconn, ...). Each
 // namespace's files are opened inside it once, then re-read with one pread
 // each. That more than halves the cost of /proc/net/netstat: opening a /proc
-// file costs 5-17 µs, and a fresh /proc/net/netstat over 4 KiB is formatted
+// file costs 5-19 µs, and a fresh /proc/net/netstat over 4 KiB is formatted
 // twice, because the kernel's first buffer is one 4 KiB page
-// (build/bench/proc_read_bench: 95-127 µs fresh, 43-46 µs kept).
+// (build/bench/proc_read_bench: 95-127 µs fresh, 43-52 µs kept).
 //
 // An open /proc/net file holds a reference on its namespace; /proc/sys files
 // do not, and read ENOENT once the namespace is gone. Files of namespaces a
