@@ -19,6 +19,8 @@ build_packages=(
   libcivetweb-dev dpkg-dev
   # --web.config.file: YAML parser, OpenSSL (TLS under civetweb), libxcrypt (bcrypt)
   libyaml-cpp-dev libssl-dev libcrypt-dev
+  # the image's build stage compiles through it (deploy/Dockerfile)
+  ccache
 )
 # Developing and testing it on the host.
 test_packages=(
