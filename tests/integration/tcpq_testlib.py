@@ -148,15 +148,19 @@ class ProcessNetns:
     entry (what a pod's looks like from /proc): workload.py ARGS under
     `unshare --net`, loopback up. Found through /proc/<pid>/ns/net only."""
 
-    def __init__(self, *workload_args):
+    def __init__(self, *workload_args, cgroup=None):
+        """`cgroup`: a Cgroup to start it in (None: the caller's)."""
         self.args = [str(a) for a in workload_args]
+        self.cgroup = cgroup
 
     def __enter__(self):
         # unshare and sh exec: the Popen's pid ends up the workload itself.
-        self.proc = subprocess.Popen(
-            ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"',
-             sys.executable, os.path.join(HERE, "workload.py"), *self.args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        argv = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"',
+                sys.executable, os.path.join(HERE, "workload.py"), *self.args]
+        if self.cgroup is not None:
+            argv = self.cgroup.command(argv)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
         line = self.proc.stdout.readline()
         if not line or not json.loads(line).get("ready"):
             self.proc.kill()
