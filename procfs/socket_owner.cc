@@ -62,6 +62,15 @@ SocketHolders FindSocketHolders(const std::string& procfs,
       char link[64];
       const ssize_t n =
           ::readlinkat(dir_fd_number, entry->d_name, link, sizeof(link));
+      if (n < 0 && (errno == EACCES || errno == EPERM)) {
+        // The fd list is readable, the links are not (ptrace read access):
+        // none of this process's will be.
+        if (holders.error.ok()) {
+          holders.error = absl::ErrnoToStatus(
+              errno, absl::StrCat("readlink ", dir, "/", entry->d_name));
+        }
+        break;
+      }
       if (n <= 0 || static_cast<size_t>(n) >= sizeof(link)) continue;
       const std::optional<uint64_t> inode =
           ParseSocketLink(absl::string_view(link, static_cast<size_t>(n)));
