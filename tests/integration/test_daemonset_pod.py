@@ -43,12 +43,12 @@ WITHOUT = {
     # only matter where a runtime's seccomp profile allows bpf() without it.
     "BPF": {"failing": set(), "unseen": set()},
     "PERFMON": {"failing": set(), "unseen": set()},
-    # /proc/<pid>/ns/net and /proc/<pid>/fd of processes with more
-    # capabilities: a namespace found only through its process vanishes
-    # (counted in tcpq_netns_denied_processes and logged once), and the
-    # owners of listeners cannot be found (sockdiag fails, saying so).
-    "SYS_PTRACE": {"failing": {"sockdiag"}, "log": "CAP_SYS_PTRACE",
-                   "unseen": {"process"}, "denied": True},
+    # /proc/<pid>/ns/net of processes with more capabilities: a namespace
+    # found only through its process vanishes, and so do those processes
+    # from the PIDs whose fds name the owners of listeners. No collector
+    # fails; tcpq_netns_denied_processes counts them and discovery's one log
+    # line names the capability.
+    "SYS_PTRACE": {"failing": set(), "unseen": {"process"}, "denied": True},
     # Not in this host's bounding set (never granted); kernels >= 5.11 charge
     # BPF maps to the memory cgroup, not RLIMIT_MEMLOCK.
     "SYS_RESOURCE": {"failing": set(), "unseen": set()},
