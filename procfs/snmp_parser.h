@@ -27,7 +27,6 @@ struct MibSection {
 // scrape never exports a half-parsed, misaligned set.
 absl::StatusOr<std::vector<MibSection>> ParseMibText(absl::string_view text);
 
-
 // Section `name` of the text of /proc/net/<file> ("netstat" or "snmp"); an
 // empty section when the kernel has none (absent, not zero). A malformed
 // file is DataLoss naming it.
