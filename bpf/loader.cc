@@ -91,6 +91,8 @@ std::array<std::pair<bpf_program*, bpf_program*>, TCPQ_HOOKS> ProgramsOf(
       {skel->progs.send_reset_btf, skel->progs.send_reset_raw},
       {skel->progs.receive_reset_btf, skel->progs.receive_reset_raw},
       {skel->progs.seed_sockets, nullptr},
+      {skel->progs.walk_sockets, nullptr},
+      {skel->progs.walk_connections, nullptr},
   }};
 }
 
@@ -200,9 +202,19 @@ LoadChoice(const Choice& choice, bool retransmit_has_err,
       case Attachment::kRawTp:
         link = bpf_program__attach(raw_program);
         break;
-      case Attachment::kIter:
-        link = bpf_program__attach_iter(btf_program, nullptr);
+      case Attachment::kIter: {
+        // The storage walks iterate over the sk_state map: its fd is the
+        // link's parameter. iter/tcp takes none.
+        union bpf_iter_link_info info = {};
+        DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+        if (hook == TCPQ_HOOK_WALK || hook == TCPQ_HOOK_CONNECTIONS) {
+          info.map.map_fd = bpf_map__fd(skel->maps.sk_state);
+          opts.link_info = &info;
+          opts.link_info_len = sizeof(info);
+        }
+        link = bpf_program__attach_iter(btf_program, &opts);
         break;
+      }
     }
     if (link != nullptr) {
       links[hook] = link;
@@ -227,7 +239,8 @@ absl::StatusOr<std::unique_ptr<Programs>> Programs::Load(
     if (std::find(options.skip.begin(), options.skip.end(), HookName(hook)) !=
         options.skip.end()) {
       wanted[hook] = Attachment::kNone;
-    } else if (hook == TCPQ_HOOK_ITER_TCP) {
+    } else if (hook == TCPQ_HOOK_ITER_TCP || hook == TCPQ_HOOK_WALK ||
+               hook == TCPQ_HOOK_CONNECTIONS) {
       wanted[hook] = Attachment::kIter;
     } else {
       wanted[hook] =
@@ -307,19 +320,49 @@ Programs::~Programs() {
   if (skel_ != nullptr) tcpq_bpf__destroy(skel_);
 }
 
-absl::Status Programs::SeedCallingThreadNetns() {
-  if (!can_seed()) return absl::FailedPreconditionError("iter/tcp is off");
-  const int fd = bpf_iter_create(bpf_link__fd(links_[TCPQ_HOOK_ITER_TCP]));
-  if (fd < 0) return Errno("creating the iter/tcp iterator", errno);
-  char buffer[256];
+namespace {
+
+// Runs one pass of an attached iterator, handing each read() to `chunk`.
+absl::Status RunIterator(
+    bpf_link* link, absl::string_view what, std::span<uint8_t> buffer,
+    absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
+  const int fd = bpf_iter_create(bpf_link__fd(link));
+  if (fd < 0)
+    return Errno(absl::StrCat("creating the ", what, " iterator"), errno);
   ssize_t n;
-  do {
-    n = ::read(fd, buffer, sizeof(buffer));
-  } while (n > 0 || (n < 0 && errno == EINTR));
+  while (true) {
+    n = ::read(fd, buffer.data(), buffer.size());
+    if (n > 0) {
+      chunk(buffer.first(static_cast<size_t>(n)));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    break;
+  }
   const int err = errno;
   ::close(fd);
-  if (n < 0) return Errno("walking the sockets with iter/tcp", err);
+  if (n < 0) return Errno(absl::StrCat("walking the sockets with ", what), err);
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Programs::SeedCallingThreadNetns() {
+  if (!can_seed()) return absl::FailedPreconditionError("iter/tcp is off");
+  uint8_t buffer[256];  // the seeding walk writes nothing
+  return RunIterator(links_[TCPQ_HOOK_ITER_TCP], "iter/tcp", buffer,
+                     [](std::span<const uint8_t>) {});
+}
+
+absl::Status Programs::WalkSockets(
+    int hook, absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
+  if (!can_walk(hook)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(HookName(hook), " is not attached"));
+  }
+  // The kernel fills at most 8 pages per read() of a BPF iterator.
+  std::vector<uint8_t> buffer(64 * 1024);
+  return RunIterator(links_[hook], HookName(hook), buffer, chunk);
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,18 @@ class Programs {
     return has_socket_storage() &&
            attachment_[TCPQ_HOOK_ITER_TCP] == Attachment::kIter;
   }
+
+  // The walks over the socket storage of every namespace (WalkSockets).
+  bool can_walk(int hook) const {
+    return has_socket_storage() && attachment_[hook] == Attachment::kIter;
+  }
+
+  // Runs one pass of the iterator of `hook` (TCPQ_HOOK_WALK: records
+  // tcpq_walk_socket; TCPQ_HOOK_CONNECTIONS: tcpq_connection) and hands
+  // what it writes to `chunk`, one read() at a time: records may straddle
+  // two chunks. Any thread, any namespace: the walk sees every namespace.
+  absl::Status WalkSockets(
+      int hook, absl::FunctionRef<void(std::span<const uint8_t>)> chunk);
 
   // Counts the full sockets of the calling thread's network namespace into
   // the socket gauge (iter/tcp only walks the namespace of the thread that

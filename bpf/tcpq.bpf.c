@@ -10,6 +10,7 @@
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
@@ -181,8 +182,9 @@ static __always_inline void handle_set_state(const struct sock *sk,
       __u32 counted = st->state;
       __u64 now = bpf_ktime_get_ns();
       if (stats) add_socket(stats, counted, -1);
-      if (counted == (__u32)oldstate && st->entered_ns &&
-          now > st->entered_ns) {
+      /* A seeded socket's entered_ns is when it was first seen, not when
+       * it entered its state: no duration for it. */
+      if (counted == (__u32)oldstate && !st->flags && now > st->entered_ns) {
         __u64 duration = now - st->entered_ns;
         observe(netns, counted, duration);
         if (oldstate == TCPQ_TCP_SYN_SENT &&
@@ -198,6 +200,7 @@ static __always_inline void handle_set_state(const struct sock *sk,
         st->state = 0;
         st->entered_ns = 0;
       }
+      st->flags = 0;
     }
   }
 
@@ -343,7 +346,115 @@ int seed_sockets(struct bpf_iter__tcp *ctx) {
   struct tcpq_netns_stats *stats = netns_stats_get(skc->skc_net.net->ns.inum);
   if (!stats) return 0;
   st->state = state;
-  st->entered_ns = 0; /* unknown: no duration is observed for it */
+  /* When it entered `state` is unknown: ages count from now, and no
+   * duration is observed for it (TCPQ_SK_SEEDED). */
+  st->entered_ns = bpf_ktime_get_ns();
+  st->flags = TCPQ_SK_SEEDED;
   add_socket(stats, state, 1);
+  return 0;
+}
+
+/* The kernel's HZ, to turn tcp_sock's jiffies into milliseconds as
+ * tcp_get_info does; 0 when libbpf finds no kernel config. */
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
+#define AF_INET_NUM 2
+#define AF_INET6_NUM 10
+
+/* Fills the part of a walk record every walk reports. False for a socket
+ * the walk skips: no counted state (closed, or storage of a socket the
+ * programs never counted), or not an inet socket. */
+static __always_inline bool fill_walk_socket(struct tcpq_walk_socket *rec,
+                                             struct sock *sk,
+                                             const struct tcpq_sk_state *st) {
+  const struct sock_common *skc = &sk->__sk_common;
+  __u32 state = skc->skc_state;
+  if (st->state == 0 || state == 0 || state == TCPQ_TCP_CLOSE ||
+      state >= TCPQ_STATES)
+    return false;
+  __u16 family = skc->skc_family;
+  if (family == AF_INET_NUM) {
+    __builtin_memcpy(rec->local_addr, &skc->skc_rcv_saddr, 4);
+    __builtin_memcpy(rec->remote_addr, &skc->skc_daddr, 4);
+  } else if (family == AF_INET6_NUM) {
+    __builtin_memcpy(rec->local_addr, &skc->skc_v6_rcv_saddr, 16);
+    __builtin_memcpy(rec->remote_addr, &skc->skc_v6_daddr, 16);
+  } else {
+    return false;
+  }
+  rec->family = family;
+  rec->state = state;
+  rec->netns = skc->skc_net.net->ns.inum;
+  rec->local_port = skc->skc_num;
+  rec->remote_port = bpf_ntohs(skc->skc_dport);
+  rec->cookie = bpf_get_socket_cookie(sk);
+  /* A storage state that is not the socket's (a transition this program
+   * did not see) leaves the time unknown. */
+  rec->since_ns = st->state == state ? st->entered_ns : 0;
+  __u8 flags = 0;
+  if (st->flags & TCPQ_SK_SEEDED) flags |= TCPQ_WALK_SEEDED;
+  if (!sk->sk_socket) flags |= TCPQ_WALK_NO_SOCKET;
+  rec->flags = flags;
+  return true;
+}
+
+/* The sockets collector's pass: every socket that has storage, in every
+ * namespace, one compact record each. Storage exists for every full socket
+ * that changed state since the programs were attached and every one a
+ * seeding walk (iter/tcp, per namespace) found: one pass covers all
+ * namespaces, where iter/tcp or sock_diag would walk the whole table once
+ * per namespace. Timewait and request sockets have no storage. */
+SEC("iter/bpf_sk_storage_map")
+int walk_sockets(struct bpf_iter__bpf_sk_storage_map *ctx) {
+  struct sock *sk = ctx->sk;
+  struct tcpq_sk_state *st = ctx->value;
+  if (!sk || !st) return 0;
+  struct tcpq_walk_socket rec = {};
+  if (!fill_walk_socket(&rec, sk, st)) return 0;
+  bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
+  return 0;
+}
+
+static __always_inline __u32 jiffies_to_ms(__u32 jiffies) {
+  if (CONFIG_HZ == 0) return TCPQ_UNKNOWN_MS;
+  return (__u64)jiffies * 1000 / CONFIG_HZ;
+}
+
+/* GET /connections: the same walk with tcp_info's fields, read from the
+ * tcp_sock as tcp_get_info computes them. */
+SEC("iter/bpf_sk_storage_map")
+int walk_connections(struct bpf_iter__bpf_sk_storage_map *ctx) {
+  struct sock *sk = ctx->sk;
+  struct tcpq_sk_state *st = ctx->value;
+  if (!sk || !st) return 0;
+  struct tcpq_connection rec = {};
+  if (!fill_walk_socket(&rec.socket, sk, st)) return 0;
+  struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+  rec.last_data_sent_ms = TCPQ_UNKNOWN_MS;
+  rec.last_data_recv_ms = TCPQ_UNKNOWN_MS;
+  if (rec.socket.state == TCPQ_TCP_LISTEN) {
+    /* As ss: the accept queue; a listener has no connection to describe. */
+    rec.recv_q = sk->sk_ack_backlog;
+    rec.send_q = sk->sk_max_ack_backlog;
+  } else if (tp) {
+    __s32 unread = tp->rcv_nxt - tp->copied_seq;
+    rec.recv_q = unread > 0 ? unread : 0;
+    rec.send_q = tp->write_seq - tp->snd_una;
+    rec.rtt_us = tp->srtt_us >> 3;
+    rec.rttvar_us = tp->mdev_us >> 2;
+    rec.retransmits = tp->inet_conn.icsk_retransmits;
+    rec.total_retrans = tp->total_retrans;
+    rec.lost = tp->lost_out;
+    rec.cwnd = tp->snd_cwnd;
+    rec.snd_wnd = tp->snd_wnd;
+    rec.rcv_wnd = tp->rcv_wnd;
+    rec.bytes_acked = tp->bytes_acked;
+    rec.bytes_received = tp->bytes_received;
+    __u32 now = bpf_jiffies64();
+    rec.last_data_sent_ms = jiffies_to_ms(now - tp->lsndtime);
+    rec.last_data_recv_ms =
+        jiffies_to_ms(now - tp->inet_conn.icsk_ack.lrcvtime);
+  }
+  bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
   return 0;
 }

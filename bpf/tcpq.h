@@ -27,14 +27,18 @@
 
 /* The hooks the programs attach to, in the order of
  * tcpq_bpf_program_attached: X(ID, program label). The label is the
- * tracepoint's name; iter_tcp is the walk that seeds the socket gauge. */
+ * tracepoint's name; iter_tcp is the walk that seeds the socket gauge;
+ * iter_sk_storage_walk and iter_sk_storage_connections walk the socket
+ * storage of every namespace (the sockets collector, GET /connections). */
 #define TCPQ_HOOK_LIST(X)                       \
   X(SET_STATE, "inet_sock_set_state")           \
   X(RETRANSMIT_SKB, "tcp_retransmit_skb")       \
   X(RETRANSMIT_SYNACK, "tcp_retransmit_synack") \
   X(SEND_RESET, "tcp_send_reset")               \
   X(RECEIVE_RESET, "tcp_receive_reset")         \
-  X(ITER_TCP, "iter_tcp")
+  X(ITER_TCP, "iter_tcp")                       \
+  X(WALK, "iter_sk_storage_walk")               \
+  X(CONNECTIONS, "iter_sk_storage_connections")
 
 enum tcpq_hook {
 #define TCPQ_HOOK_ENUM(id, label) TCPQ_HOOK_##id,
@@ -99,9 +103,58 @@ struct tcpq_synack_key {
 
 /* Per-socket storage (BPF_MAP_TYPE_SK_STORAGE, freed with the socket). */
 struct tcpq_sk_state {
-  __u64 entered_ns; /* bpf_ktime_get_ns() when it entered `state`, 0: unknown */
-  __u32 state;      /* the state counted in sockets[], 0: not counted */
-  __u32 pad;
+  /* bpf_ktime_get_ns() when it entered `state`; with TCPQ_SK_SEEDED, when the
+   * seeding walk first saw it (it was in `state` already). */
+  __u64 entered_ns;
+  __u32 state; /* the state counted in sockets[], 0: not counted */
+  __u32 flags; /* TCPQ_SK_*; cleared on every transition */
+};
+/* The socket was in `state` before the programs saw it: entered_ns is when
+ * the seeding walk found it, so no duration is observed for that state. */
+#define TCPQ_SK_SEEDED 1u
+
+/* One socket as the walk over the socket storage reports it
+ * (iter/bpf_sk_storage_map, every namespace in one pass): fixed size, a
+ * multiple of 8 bytes, written back to back. Addresses are in network byte
+ * order, AF_INET in the first 4 bytes; ports in host byte order. */
+struct tcpq_walk_socket {
+  __u8 local_addr[16];
+  __u8 remote_addr[16];
+  __u64 cookie;   /* socket cookie (ss -e "sk:"): a pass may repeat a socket */
+  __u64 since_ns; /* entered_ns of its storage; 0: unknown */
+  __u32 netns;
+  __u16 local_port;
+  __u16 remote_port;
+  __u8 family; /* AF_INET, AF_INET6 */
+  __u8 state;  /* the socket's TCP state now */
+  __u8 flags;  /* TCPQ_WALK_* */
+  __u8 pad[5];
+};
+/* since_ns is when the exporter first saw it, not when it entered its state. */
+#define TCPQ_WALK_SEEDED 1u
+/* No struct socket: not accept()ed yet (a passive socket in the accept
+ * queue) or closed by its process (orphaned; then never ESTABLISHED). */
+#define TCPQ_WALK_NO_SOCKET 2u
+
+/* A socket with what GET /connections shows of it, tcp_info's fields as the
+ * kernel computes them (tcp_get_info). */
+#define TCPQ_UNKNOWN_MS 0xFFFFFFFFu
+struct tcpq_connection {
+  struct tcpq_walk_socket socket;
+  __u32 recv_q; /* ss Recv-Q: unread bytes; LISTEN: accept queue length */
+  __u32 send_q; /* ss Send-Q: unacknowledged bytes; LISTEN: its limit */
+  __u32 rtt_us;
+  __u32 rttvar_us;
+  __u32 retransmits; /* unanswered retransmits of the current timeout */
+  __u32 total_retrans;
+  __u32 lost;
+  __u32 cwnd;
+  __u32 snd_wnd;
+  __u32 rcv_wnd;
+  __u64 bytes_acked;
+  __u64 bytes_received;
+  __u32 last_data_sent_ms; /* TCPQ_UNKNOWN_MS without the kernel's HZ */
+  __u32 last_data_recv_ms;
 };
 
 /* Histograms: slot i counts durations d with 2^(i-31) s < d <= 2^(i-30) s
