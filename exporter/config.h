@@ -14,6 +14,7 @@ struct Config {
   std::string civetweb_port;   // the same in civetweb's syntax, "9715"
   std::string telemetry_path;
   std::string web_config_file;  // --web.config.file; empty: plain HTTP, no auth
+  bool enable_connections = false;  // --web.enable-connections
   procfs::DiscoveryOptions discovery;
   log::Level log_level = log::Level::kInfo;
 };

@@ -258,6 +258,12 @@ int HttpServer::Handle(mg_connection* conn) {
     Reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", body);
     return 200;
   }
+  if (uri == "/connections" && options_.connections) {
+    const connections::Response r = options_.connections(
+        request->query_string != nullptr ? request->query_string : "");
+    Reply(conn, r.status, r.content_type, r.body);
+    return r.status;
+  }
   if (uri == "/") {
     Reply(conn, 200, "text/html; charset=utf-8",
           LandingPage(options_.telemetry_path));

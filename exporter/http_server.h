@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "exporter/connections.h"
 #include "exporter/web_config.h"
 #include "prometheus/metric_family.h"
 
@@ -19,6 +20,9 @@ struct HttpOptions {
   std::string civetweb_port;   // "9715" or "127.0.0.1:9715"
   std::string telemetry_path;  // "/metrics"
   WebConfig web;               // TLS and basic auth (--web.config.file)
+  // GET /connections (--web.enable-connections), given the query string;
+  // null: 404.
+  std::function<connections::Response(absl::string_view)> connections;
 };
 
 // Serves /, the telemetry path, /-/healthy and /-/ready on CivetWeb, over

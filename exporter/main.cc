@@ -7,7 +7,9 @@
 #include "absl/strings/str_join.h"
 #include "build_info.h"
 #include "exporter/collector_registry.h"
+#include "exporter/collectors/bpf_shared.h"
 #include "exporter/config.h"
+#include "exporter/connections.h"
 #include "exporter/http_server.h"
 #include "exporter/log.h"
 #include "exporter/web_config.h"
@@ -73,10 +75,24 @@ int Run(int argc, char** argv) {
        {"collectors", absl::StrJoin((*scraper)->EnabledCollectors(), ",")},
        {"netns", config.discovery.all ? "all" : "host"}});
   tcpq::Scraper* scraper_ptr = scraper->get();
+  tcpq::HttpOptions http{config.civetweb_port, config.telemetry_path,
+                         std::move(web_config), nullptr};
+  std::unique_ptr<tcpq::connections::Endpoint> connections;
+  if (config.enable_connections) {
+    connections = std::make_unique<tcpq::connections::Endpoint>(
+        [](absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
+          tcpq::SharedBpf& bpf = tcpq::SharedBpf::Get();
+          if (bpf.programs() == nullptr) return bpf.load_error();
+          return bpf.programs()->WalkSockets(TCPQ_HOOK_CONNECTIONS, chunk);
+        },
+        nullptr);  // no pod identity yet
+    http.connections = [endpoint = connections.get()](absl::string_view q) {
+      return endpoint->Handle(q);
+    };
+  }
   absl::StatusOr<std::unique_ptr<tcpq::HttpServer>> server =
-      tcpq::HttpServer::Start(
-          {config.civetweb_port, config.telemetry_path, std::move(web_config)},
-          [scraper_ptr] { return scraper_ptr->Scrape(); });
+      tcpq::HttpServer::Start(http,
+                              [scraper_ptr] { return scraper_ptr->Scrape(); });
   if (!server.ok()) {
     tcpq::log::Error("cannot start web server",
                      {{"address", config.listen_address},
