@@ -10,6 +10,8 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
+#include <tuple>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -336,7 +338,8 @@ absl::Status RunIterator(
       chunk(buffer.first(static_cast<size_t>(n)));
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
+    // EAGAIN: the kernel stopped after a million sockets without output.
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     break;
   }
   const int err = errno;
@@ -420,6 +423,129 @@ absl::Status DeleteKey(const bpf_map* map, const void* key) {
 }
 
 }  // namespace
+
+absl::Status Programs::WalkConnections(
+    const tcpq_conn_filter& filter,
+    absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
+  skel_->bss->conn_filter = filter;
+  return WalkSockets(TCPQ_HOOK_CONNECTIONS, chunk);
+}
+
+namespace {
+
+// Moves every entry of a hash map into `out` and deletes it, a few thousand
+// per system call.
+template <typename Key, typename Value>
+absl::Status Drain(const bpf_map* map,
+                   std::vector<std::pair<Key, Value>>& out) {
+  const int fd = bpf_map__fd(map);
+  constexpr uint32_t kBatch = 4096;
+  std::vector<Key> keys(kBatch);
+  std::vector<Value> values(kBatch);
+  uint32_t in_batch = 0, out_batch = 0;
+  bool first = true;
+  while (true) {
+    uint32_t count = kBatch;
+    const int err = bpf_map_lookup_and_delete_batch(
+        fd, first ? nullptr : &in_batch, &out_batch, keys.data(), values.data(),
+        &count, nullptr);
+    const int saved = errno;
+    for (uint32_t i = 0; i < count && i < kBatch; ++i) {
+      out.emplace_back(keys[i], values[i]);
+    }
+    if (err != 0) {
+      if (saved == ENOENT) return absl::OkStatus();  // the end
+      return Errno(absl::StrCat("draining BPF map ", bpf_map__name(map)),
+                   saved);
+    }
+    in_batch = out_batch;
+    first = false;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<WalkAggregates> Programs::WalkAggregated(
+    const std::vector<tcpq_walk_port_key>& listening) {
+  if (!can_walk(TCPQ_HOOK_WALK)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(HookName(TCPQ_HOOK_WALK), " is not attached"));
+  }
+  std::vector<tcpq_walk_port_key> wanted = listening;
+  const auto less = [](const tcpq_walk_port_key& a,
+                       const tcpq_walk_port_key& b) {
+    return std::tie(a.netns, a.port) < std::tie(b.netns, b.port);
+  };
+  std::sort(wanted.begin(), wanted.end(), less);
+  wanted.erase(std::unique(wanted.begin(), wanted.end(),
+                           [&](const auto& a, const auto& b) {
+                             return !less(a, b) && !less(b, a);
+                           }),
+               wanted.end());
+  // Listeners change seldom: only the difference is written.
+  std::vector<tcpq_walk_port_key> gone, added;
+  std::set_difference(walk_ports_.begin(), walk_ports_.end(), wanted.begin(),
+                      wanted.end(), std::back_inserter(gone), less);
+  std::set_difference(wanted.begin(), wanted.end(), walk_ports_.begin(),
+                      walk_ports_.end(), std::back_inserter(added), less);
+  const int ports_fd = bpf_map__fd(skel_->maps.walk_ports);
+  for (tcpq_walk_port_key key : gone) {
+    key.pad = 0;
+    if (bpf_map_delete_elem(ports_fd, &key) != 0 && errno != ENOENT) {
+      walk_ports_.clear();  // unknown now: rewritten next time
+      return Errno("deleting from BPF map walk_ports", errno);
+    }
+  }
+  const uint8_t one = 1;
+  for (tcpq_walk_port_key key : added) {
+    key.pad = 0;
+    if (bpf_map_update_elem(ports_fd, &key, &one, BPF_ANY) != 0) {
+      walk_ports_.clear();
+      return Errno("writing BPF map walk_ports", errno);
+    }
+  }
+  walk_ports_ = std::move(wanted);
+  std::memset(skel_->bss->walk_port_bits, 0,
+              sizeof(skel_->bss->walk_port_bits));
+  for (const tcpq_walk_port_key& key : walk_ports_) {
+    skel_->bss->walk_port_bits[key.port >> 3] |=
+        static_cast<uint8_t>(1u << (key.port & 7));
+  }
+
+  WalkAggregates result;
+  skel_->bss->walk_seen = 0;
+  std::memset(skel_->bss->walk_slots, 0, sizeof(skel_->bss->walk_slots));
+  RecordReader<tcpq_walk_socket> reader;
+  absl::Status walked =
+      WalkSockets(TCPQ_HOOK_WALK, [&](std::span<const uint8_t> chunk) {
+        reader.Feed(chunk, [&](const tcpq_walk_socket& s) {
+          result.listeners.push_back(s);
+        });
+      });
+  if (walked.ok()) walked = reader.Finish();
+  result.sockets = skel_->bss->walk_seen;
+  for (const tcpq_walk_slot& slot : skel_->bss->walk_slots) {
+    if (!slot.used) continue;
+    for (uint32_t state = 1; state < TCPQ_STATES; ++state) {
+      if (slot.oldest[state] != 0) {
+        result.oldest.push_back({{slot.netns, state}, slot.oldest[state]});
+      }
+    }
+  }
+  // Drained even after a failed walk: the next pass starts empty.
+  absl::Status drained = Drain(skel_->maps.walk_oldest, result.oldest);
+  if (absl::Status s = Drain(skel_->maps.walk_queued, result.queued);
+      drained.ok()) {
+    drained = s;
+  }
+  if (absl::Status s = Drain(skel_->maps.walk_peers, result.peers);
+      drained.ok()) {
+    drained = s;
+  }
+  if (!walked.ok()) return walked;
+  if (!drained.ok()) return drained;
+  return result;
+}
 
 absl::Status Programs::ReadNetnsStats(
     absl::FunctionRef<void(uint32_t netns, const tcpq_netns_stats&)> visit) {

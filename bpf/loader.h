@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "bpf/tcpq.h"
+#include "bpf/walk_records.h"
 
 struct tcpq_bpf;  // the bpftool skeleton
 struct bpf_link;
@@ -75,12 +76,25 @@ class Programs {
     return has_socket_storage() && attachment_[hook] == Attachment::kIter;
   }
 
-  // Runs one pass of the iterator of `hook` (TCPQ_HOOK_WALK: records
-  // tcpq_walk_socket; TCPQ_HOOK_CONNECTIONS: tcpq_connection) and hands
+  // Runs one pass of the iterator of `hook` (TCPQ_HOOK_WALK: LISTEN records
+  // tcpq_walk_socket, see WalkAggregated; TCPQ_HOOK_CONNECTIONS:
+  // tcpq_connection records of every socket) and hands
   // what it writes to `chunk`, one read() at a time: records may straddle
   // two chunks. Any thread, any namespace: the walk sees every namespace.
   absl::Status WalkSockets(
       int hook, absl::FunctionRef<void(std::span<const uint8_t>)> chunk);
+
+  // One pass of walk_connections with `filter` (tcpq.h), its output handed
+  // to `chunk` read by read. One caller at a time.
+  absl::Status WalkConnections(
+      const tcpq_conn_filter& filter,
+      absl::FunctionRef<void(std::span<const uint8_t>)> chunk);
+
+  // One pass of walk_sockets over every namespace, counting as peers the
+  // ESTABLISHED sockets on `listening` ports (server side); its aggregates
+  // are read and the maps cleared for the next pass. One caller at a time.
+  absl::StatusOr<WalkAggregates> WalkAggregated(
+      const std::vector<tcpq_walk_port_key>& listening);
 
   // Counts the full sockets of the calling thread's network namespace into
   // the socket gauge (iter/tcp only walks the namespace of the thread that
@@ -111,6 +125,8 @@ class Programs {
   std::array<bpf_link*, TCPQ_HOOKS> links_{};
   std::array<Attachment, TCPQ_HOOKS> attachment_{};
   int ncpus_ = 0;
+  // What walk_ports holds, sorted (WalkAggregated's caller only).
+  std::vector<tcpq_walk_port_key> walk_ports_;
 };
 
 }  // namespace tcpq::bpf

@@ -12,12 +12,23 @@
 #include <cstring>
 #include <span>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "bpf/tcpq.h"
 
 namespace tcpq::bpf {
+
+// What one pass of walk_sockets found (read and cleared from its maps).
+struct WalkAggregates {
+  std::vector<tcpq_walk_socket> listeners;  // one per LISTEN socket
+  std::vector<std::pair<tcpq_walk_state_key, uint64_t>> oldest;  // since_ns
+  std::vector<std::pair<tcpq_walk_endpoint, tcpq_walk_queue>> queued;
+  std::vector<std::pair<tcpq_walk_peer_key, uint64_t>> peers;  // connections
+  uint64_t sockets = 0;  // sockets the pass saw
+};
 
 // A record the kernel wrote names an inet family and a TCP state the walk
 // reports (not CLOSE); any other is skipped, never trusted.
@@ -26,6 +37,7 @@ inline bool IsValid(const tcpq_walk_socket& s) {
          s.state < TCPQ_STATES && s.state != TCPQ_TCP_CLOSE;
 }
 inline bool IsValid(const tcpq_connection& c) { return IsValid(c.socket); }
+inline bool IsValid(uint64_t /*since_ns*/) { return true; }
 
 // Cuts the output of one walk, read() by read(), into whole records of type
 // Record: a record may straddle two reads. Invalid records are counted and

@@ -207,6 +207,25 @@ std::optional<double> SecondsInState(uint64_t since_ns, uint64_t now_ns) {
   return now_ns > since_ns ? static_cast<double>(now_ns - since_ns) / 1e9 : 0;
 }
 
+tcpq_conn_filter KernelFilter(const Query& query, uint64_t now_ns) {
+  tcpq_conn_filter f{};
+  f.netns = query.netns.value_or(0);
+  f.port = query.port.value_or(0);
+  f.states = query.states;
+  if (query.min_age > 0) {
+    const double age_ns = query.min_age * 1e9;
+    // Older than the clock itself: nothing can match (1 keeps the bound on).
+    f.max_since_ns = age_ns >= static_cast<double>(now_ns)
+                         ? 1
+                         : now_ns - static_cast<uint64_t>(age_ns);
+  }
+  if (query.peer.has_value()) {
+    f.has_peer = 1;
+    AsV6(query.peer->family, query.peer->bytes, f.peer);
+  }
+  return f;
+}
+
 bool Matches(const Query& query, const tcpq_connection& c,
              std::optional<double> seconds_in_state, const Identity& identity) {
   const tcpq_walk_socket& s = c.socket;
@@ -389,15 +408,44 @@ Response Endpoint::Handle(absl::string_view query_string) {
   bpf::RecordReader<tcpq_connection> reader;
   // Ages as of the start of the walk, which takes milliseconds.
   const uint64_t now_ns = MonotonicNs();
-  absl::Status walked = walk_([&](std::span<const uint8_t> chunk) {
-    reader.Feed(chunk, [&](const tcpq_connection& raw) {
-      Connection c{raw, SecondsInState(raw.socket.since_ns, now_ns), {}};
-      if (identify_) c.identity = identify_(raw);
-      if (Matches(*query, raw, c.seconds_in_state, c.identity)) {
-        oldest.Add(std::move(c));
-      }
+  tcpq_conn_filter filter = KernelFilter(*query, now_ns);
+  absl::Status walked;
+  if (!query->kubernetes_namespace.has_value() && !query->pod.has_value()) {
+    // The since_ns of the `limit` oldest matches (a max-heap).
+    std::vector<uint64_t> since;
+    bpf::RecordReader<uint64_t> times;
+    filter.since_only = 1;
+    walked = walk_(filter, [&](std::span<const uint8_t> chunk) {
+      times.Feed(chunk, [&](uint64_t t) {
+        if (t == 0) return;  // unknown age: shown last
+        if (since.size() < query->limit) {
+          since.push_back(t);
+          std::push_heap(since.begin(), since.end());
+        } else if (t < since.front()) {
+          std::pop_heap(since.begin(), since.end());
+          since.back() = t;
+          std::push_heap(since.begin(), since.end());
+        }
+      });
     });
-  });
+    if (walked.ok()) walked = times.Finish();
+    filter.since_only = 0;
+    if (since.size() == query->limit &&
+        (filter.max_since_ns == 0 || since.front() < filter.max_since_ns)) {
+      filter.max_since_ns = since.front();
+    }
+  }
+  if (walked.ok()) {
+    walked = walk_(filter, [&](std::span<const uint8_t> chunk) {
+      reader.Feed(chunk, [&](const tcpq_connection& raw) {
+        Connection c{raw, SecondsInState(raw.socket.since_ns, now_ns), {}};
+        if (identify_) c.identity = identify_(raw);
+        if (Matches(*query, raw, c.seconds_in_state, c.identity)) {
+          oldest.Add(std::move(c));
+        }
+      });
+    });
+  }
   if (walked.ok()) walked = reader.Finish();
   busy_.Unlock();
   if (!walked.ok()) {

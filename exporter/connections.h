@@ -72,6 +72,10 @@ struct Connection {
 // Seconds since `since_ns` (0: unknown) at `now_ns`.
 std::optional<double> SecondsInState(uint64_t since_ns, uint64_t now_ns);
 
+// The filters of `query` the BPF program applies itself (all but namespace
+// and pod), ages as of `now_ns` (CLOCK_MONOTONIC).
+tcpq_conn_filter KernelFilter(const Query& query, uint64_t now_ns);
+
 // Whether a connection passes the filters of `query` (identity: namespace,
 // pod; the rest from the record).
 bool Matches(const Query& query, const tcpq_connection& c,
@@ -106,11 +110,16 @@ struct Response {
 
 // The endpoint: one request at a time (another gets 429 at once), memory
 // bounded by the limit, on the HTTP thread that asks (never on the
-// scraper's threads nor under its lock).
+// scraper's threads nor under its lock). Two passes when the kernel can
+// apply every filter: the first writes 8 bytes per match to find the age of
+// the limit-th oldest, the second full records of those only (a record per
+// socket would make the kernel's walk restart once per 8 pages written).
 class Endpoint {
  public:
-  // Runs one walk_connections pass, handing its bytes to the callback.
+  // Runs one walk_connections pass with a filter, handing its bytes to the
+  // callback (bpf::Programs::WalkConnections).
   using Walk = std::function<absl::Status(
+      const tcpq_conn_filter&,
       absl::FunctionRef<void(std::span<const uint8_t>)>)>;
 
   Endpoint(Walk walk, Identify identify)

@@ -80,10 +80,11 @@ int Run(int argc, char** argv) {
   std::unique_ptr<tcpq::connections::Endpoint> connections;
   if (config.enable_connections) {
     connections = std::make_unique<tcpq::connections::Endpoint>(
-        [](absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
+        [](const tcpq_conn_filter& filter,
+           absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
           tcpq::SharedBpf& bpf = tcpq::SharedBpf::Get();
           if (bpf.programs() == nullptr) return bpf.load_error();
-          return bpf.programs()->WalkSockets(TCPQ_HOOK_CONNECTIONS, chunk);
+          return bpf.programs()->WalkConnections(filter, chunk);
         },
         nullptr);  // no pod identity yet
     http.connections = [endpoint = connections.get()](absl::string_view q) {

@@ -35,26 +35,15 @@ struct Endpoint {
   }
 };
 
-Address LocalAddress(const tcpq_walk_socket& s) {
+Address AddressOf(uint8_t family, const uint8_t* bytes) {
   Address a;
-  a.family = s.family;
-  std::memcpy(a.bytes.data(), s.local_addr, s.family == AF_INET ? 4 : 16);
-  return a;
-}
-
-Address RemoteAddress(const tcpq_walk_socket& s) {
-  Address a;
-  a.family = s.family;
-  std::memcpy(a.bytes.data(), s.remote_addr, s.family == AF_INET ? 4 : 16);
+  a.family = family;
+  std::memcpy(a.bytes.data(), bytes, family == AF_INET ? 4 : 16);
   return a;
 }
 
 double Seconds(uint64_t now_ns, uint64_t since_ns) {
   return now_ns > since_ns ? static_cast<double>(now_ns - since_ns) / 1e9 : 0;
-}
-
-void KeepMax(std::optional<double>& oldest, double age) {
-  if (!oldest.has_value() || age > *oldest) oldest = age;
 }
 
 // Most connections first, then lowest address: a stable series set.
@@ -83,76 +72,75 @@ std::vector<Peer> TopPeers(const absl::flat_hash_map<Address, uint64_t>& peers,
 
 }  // namespace
 
-bool InAcceptQueue(const tcpq_walk_socket& s) {
-  return (s.flags & TCPQ_WALK_NO_SOCKET) != 0 &&
-         (s.state == TCPQ_TCP_ESTABLISHED || s.state == TCPQ_TCP_SYN_RECV ||
-          s.state == TCPQ_TCP_CLOSE_WAIT);
-}
-
-void Aggregator::Add(const tcpq_walk_socket& socket) {
-  if (!cookies_.insert(socket.cookie).second) return;
-  sockets_.push_back(socket);
-}
-
-Summary Aggregator::Finish(uint64_t now_ns) {
+Summary Summarize(const bpf::WalkAggregates& pass, uint64_t now_ns,
+                  const Options& options) {
   Summary summary;
-  summary.sockets = sockets_.size();
-  // The listeners first: their connections may come before them.
+  summary.sockets = pass.sockets;
   struct Listener {
-    NamespaceSummary* ns;
-    std::map<procfs::ListenerKey, ListenerSummary>::iterator summary;
+    ListenerSummary* summary;
     absl::flat_hash_map<Address, uint64_t> peers;
   };
   absl::flat_hash_map<Endpoint, Listener> listeners;
-  for (const tcpq_walk_socket& s : sockets_) {
-    NamespaceSummary& ns = summary.namespaces[s.netns];
-    if (s.state != TCPQ_TCP_LISTEN) continue;
-    const Address local = LocalAddress(s);
+  for (const tcpq_walk_socket& s : pass.listeners) {
+    if (s.family != AF_INET && s.family != AF_INET6) continue;
+    const Address local = AddressOf(s.family, s.local_addr);
     const auto [it, inserted] =
         listeners.try_emplace(Endpoint{s.netns, local, s.local_port});
     if (inserted) {
       const procfs::ListenerKey key{
           procfs::FormatAddress(s.family, local.bytes.data()), s.local_port};
-      it->second.ns = &ns;
-      it->second.summary = ns.listeners.try_emplace(key).first;
+      it->second.summary = &summary.namespaces[s.netns].listeners[key];
     }
   }
-  for (const tcpq_walk_socket& s : sockets_) {
-    NamespaceSummary& ns = summary.namespaces[s.netns];
-    const double age = Seconds(now_ns, s.since_ns);
-    if (s.since_ns != 0) KeepMax(ns.oldest_seconds[s.state], age);
-    if (s.state == TCPQ_TCP_LISTEN) continue;
-    const bool queued = InAcceptQueue(s);
-    if (s.state != TCPQ_TCP_ESTABLISHED && !queued) continue;
-    const Address local = LocalAddress(s);
+  for (const auto& [key, since_ns] : pass.oldest) {
+    if (key.state >= TCPQ_STATES || since_ns == 0) continue;
+    summary.namespaces[key.netns].oldest_seconds[key.state] =
+        Seconds(now_ns, since_ns);
+  }
+  // The listener a local endpoint belongs to, or null.
+  const auto find = [&](const tcpq_walk_endpoint& e) -> Listener* {
+    if (e.family != AF_INET && e.family != AF_INET6) return nullptr;
     Address wildcard;  // all zeroes: 0.0.0.0 or ::
-    wildcard.family = s.family;
-    const auto it =
-        procfs::FindListener(listeners, Endpoint{s.netns, local, s.local_port},
-                             Endpoint{s.netns, wildcard, s.local_port});
-    if (it == listeners.end()) continue;  // a client's socket
-    Listener& listener = it->second;
-    if (s.state == TCPQ_TCP_ESTABLISHED) ++listener.peers[RemoteAddress(s)];
-    if (queued) {
-      ListenerSummary& l = listener.summary->second;
-      ++l.accept_queue_seen;
-      if (s.since_ns != 0) {
-        l.accept_queue_oldest_seconds =
-            std::max(l.accept_queue_oldest_seconds, age);
-      }
+    wildcard.family = e.family;
+    const auto it = procfs::FindListener(
+        listeners, Endpoint{e.netns, AddressOf(e.family, e.addr), e.port},
+        Endpoint{e.netns, wildcard, e.port});
+    return it == listeners.end() ? nullptr : &it->second;
+  };
+  for (const auto& [endpoint, queue] : pass.queued) {
+    Listener* listener = find(endpoint);
+    if (listener == nullptr) continue;
+    ListenerSummary& l = *listener->summary;
+    l.accept_queue_seen += queue.count;
+    if (queue.oldest_since_ns != 0) {
+      l.accept_queue_oldest_seconds =
+          std::max(l.accept_queue_oldest_seconds,
+                   Seconds(now_ns, queue.oldest_since_ns));
     }
+  }
+  for (const auto& [key, connections] : pass.peers) {
+    Listener* listener = find(key.local);
+    if (listener == nullptr) continue;
+    listener->peers[AddressOf(key.local.family, key.remote)] += connections;
   }
   for (auto& [endpoint, listener] : listeners) {
-    ListenerSummary& l = listener.summary->second;
+    ListenerSummary& l = *listener.summary;
     l.peers = listener.peers.size();
     for (const auto& [address, connections] : listener.peers) {
       l.peer_connections_max = std::max(l.peer_connections_max, connections);
     }
-    l.top_peers = TopPeers(listener.peers, options_);
+    l.top_peers = TopPeers(listener.peers, options);
   }
-  cookies_.clear();
-  sockets_.clear();
   return summary;
+}
+
+std::vector<tcpq_walk_port_key> ListeningPorts(
+    const bpf::WalkAggregates& pass) {
+  std::vector<tcpq_walk_port_key> ports;
+  for (const tcpq_walk_socket& s : pass.listeners) {
+    ports.push_back({s.netns, s.local_port, 0});
+  }
+  return ports;
 }
 
 }  // namespace tcpq::socket_walk

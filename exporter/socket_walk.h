@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "bpf/tcpq.h"
+#include "bpf/walk_records.h"
 #include "procfs/listeners.h"
 
 namespace tcpq::socket_walk {
@@ -61,26 +61,15 @@ inline constexpr uint32_t kAgedStates[] = {
     TCPQ_TCP_FIN_WAIT1,   TCPQ_TCP_FIN_WAIT2, TCPQ_TCP_CLOSE_WAIT,
     TCPQ_TCP_LAST_ACK,    TCPQ_TCP_LISTEN,    TCPQ_TCP_CLOSING};
 
-// Accumulates the records of one pass (any order; a socket reported twice,
-// as a walk may when sockets come and go under it, counts once).
-class Aggregator {
- public:
-  explicit Aggregator(Options options) : options_(options) {}
+// What one pass found (bpf::Programs::WalkAggregated), per namespace and
+// listener, ages as of `now_ns` (CLOCK_MONOTONIC, the clock of since_ns).
+// Listeners come from the pass itself; a queued connection or a peer counts
+// for the listener procfs::FindListener ties its local endpoint to.
+Summary Summarize(const bpf::WalkAggregates& pass, uint64_t now_ns,
+                  const Options& options);
 
-  void Add(const tcpq_walk_socket& socket);
-  // Ages as of `now_ns` (CLOCK_MONOTONIC, the clock of since_ns).
-  Summary Finish(uint64_t now_ns);
-
- private:
-  Options options_;
-  absl::flat_hash_set<uint64_t> cookies_;
-  std::vector<tcpq_walk_socket> sockets_;
-};
-
-// Whether a socket waits in its listener's accept queue: no process holds
-// it yet, in a state a queued connection has (ESTABLISHED; SYN_RECV with
-// TCP Fast Open; CLOSE_WAIT once the client closed, whose time in that
-// state is then a lower bound of its wait).
-bool InAcceptQueue(const tcpq_walk_socket& socket);
+// The (namespace, port) of every listener of a pass: the server-side ports
+// the next pass counts peers on.
+std::vector<tcpq_walk_port_key> ListeningPorts(const bpf::WalkAggregates& pass);
 
 }  // namespace tcpq::socket_walk

@@ -115,6 +115,27 @@ TEST(ConnectionsFilterTest, EachFilter) {
   EXPECT_TRUE(Matches(*ParseQuery("peer=127.0.0.2"), mapped, 1.0, who));
 }
 
+TEST(ConnectionsFilterTest, WhatTheKernelFilters) {
+  const absl::StatusOr<Query> q = ParseQuery(
+      "netns=7&port=80&state=established&peer=127.0.0.2&min_age=2&pod=x");
+  ASSERT_TRUE(q.ok());
+  const tcpq_conn_filter f = KernelFilter(*q, 10'000'000'000);
+  EXPECT_EQ(f.netns, 7u);
+  EXPECT_EQ(f.port, 80);
+  EXPECT_EQ(f.states, 1u << TCPQ_TCP_ESTABLISHED);
+  EXPECT_EQ(f.max_since_ns, 8'000'000'000u);
+  EXPECT_EQ(f.has_peer, 1);
+  const uint8_t mapped[16] = {0, 0, 0,    0,    0,   0, 0, 0,
+                              0, 0, 0xff, 0xff, 127, 0, 0, 2};
+  EXPECT_EQ(std::memcmp(f.peer, mapped, 16), 0);
+  EXPECT_EQ(f.since_only, 0);
+  // Older than the clock: nothing matches, the bound stays on.
+  EXPECT_EQ(KernelFilter(*ParseQuery("min_age=100"), 5).max_since_ns, 1u);
+  const tcpq_conn_filter none = KernelFilter(*ParseQuery(""), 5);
+  EXPECT_EQ(none.max_since_ns, 0u);
+  EXPECT_EQ(none.netns | none.port | none.states | none.has_peer, 0u);
+}
+
 TEST(ConnectionsOldestTest, KeepsTheLimitOldestOnceEach) {
   Oldest oldest(3);
   const double ages[] = {5, 1, 9, 3, 9, 7, 2};

@@ -21,6 +21,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <thread>
@@ -33,7 +34,6 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bpf/convert.h"
-#include "bpf/walk_records.h"
 #include "exporter/collector_registry.h"
 #include "exporter/collectors/bpf_shared.h"
 #include "exporter/log.h"
@@ -101,7 +101,7 @@ class SocketsCollector : public Collector {
     if (absl::Status seed = shared_.SeedOnce(visit.inode()); !seed.ok()) {
       return seed;
     }
-    const std::shared_ptr<const Pass> pass = Current();
+    const std::shared_ptr<const Pass> pass = ScrapePass();
     if (pass == nullptr || !pass->covered.contains(visit.inode())) {
       Wake();  // a namespace new to the walk: cover it soon
       return absl::OkStatus();
@@ -131,7 +131,11 @@ class SocketsCollector : public Collector {
 
   absl::Status CollectNode(const ScrapeContext&, MetricSet& out) override {
     if (absl::Status runnable = Runnable(); !runnable.ok()) return runnable;
-    const std::shared_ptr<const Pass> pass = Current();
+    const std::shared_ptr<const Pass> pass = ScrapePass();
+    {
+      absl::MutexLock lock(&mutex_);
+      scrape_pass_ = nullptr;  // the next scrape takes the newest
+    }
     if (pass != nullptr) {
       out.Gauge("tcpq_socket_walk_duration_seconds",
                 "Time the last completed walk over every socket took.", {},
@@ -205,9 +209,13 @@ class SocketsCollector : public Collector {
     }
   }
 
-  std::shared_ptr<const Pass> Current() const {
+  // The pass this scrape serves: the newest when the scrape first asks, the
+  // same for every namespace and the walk's health gauges of that scrape
+  // (scrapes are serialized; CollectNode ends one).
+  std::shared_ptr<const Pass> ScrapePass() {
     absl::MutexLock lock(&mutex_);
-    return pass_;
+    if (scrape_pass_ == nullptr) scrape_pass_ = pass_;
+    return scrape_pass_;
   }
 
   void Wake() {
@@ -242,16 +250,27 @@ class SocketsCollector : public Collector {
     pass->covered = shared_.Seeded();
     const absl::Time start = absl::Now();
     const double cpu_start = ThreadCpuSeconds();
-    socket_walk::Aggregator aggregator(options_);
-    bpf::RecordReader<tcpq_walk_socket> reader;
-    absl::Status status = shared_.programs()->WalkSockets(
-        TCPQ_HOOK_WALK, [&](std::span<const uint8_t> chunk) {
-          reader.Feed(chunk, [&](const tcpq_walk_socket& socket) {
-            aggregator.Add(socket);
+    absl::StatusOr<bpf::WalkAggregates> walked =
+        shared_.programs()->WalkAggregated(listening_);
+    if (walked.ok()) {
+      // Peers are counted on the listening ports of the previous pass: when
+      // listeners appeared, walk again at once so that theirs count too.
+      std::vector<tcpq_walk_port_key> listening =
+          socket_walk::ListeningPorts(*walked);
+      const bool new_ports =
+          std::any_of(listening.begin(), listening.end(), [&](auto& port) {
+            return std::none_of(
+                listening_.begin(), listening_.end(), [&](auto& known) {
+                  return known.netns == port.netns && known.port == port.port;
+                });
           });
-        });
-    if (status.ok()) status = reader.Finish();
-    pass->summary = aggregator.Finish(MonotonicNs());
+      listening_ = std::move(listening);
+      if (new_ports) walked = shared_.programs()->WalkAggregated(listening_);
+    }
+    absl::Status status = walked.status();
+    if (walked.ok()) {
+      pass->summary = socket_walk::Summarize(*walked, MonotonicNs(), options_);
+    }
     pass->end = absl::Now();
     pass->seconds = absl::ToDoubleSeconds(pass->end - start);
     pass->cpu_seconds = ThreadCpuSeconds() - cpu_start;
@@ -265,11 +284,14 @@ class SocketsCollector : public Collector {
     last_error_ = status;
   }
 
+  // The walker thread's: the listening ports of the last pass.
+  std::vector<tcpq_walk_port_key> listening_;
   SharedBpf& shared_;
   const absl::Duration interval_;
   const socket_walk::Options options_;
   mutable absl::Mutex mutex_;
   std::shared_ptr<const Pass> pass_ ABSL_GUARDED_BY(mutex_);
+  std::shared_ptr<const Pass> scrape_pass_ ABSL_GUARDED_BY(mutex_);
   absl::Status last_error_ ABSL_GUARDED_BY(mutex_);
   bool woken_ ABSL_GUARDED_BY(mutex_) = false;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
