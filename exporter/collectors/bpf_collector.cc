@@ -26,7 +26,8 @@
 // namespaces this scrape discovered (so --netns=host shows the host only),
 // and map entries of a namespace gone for two scrapes are deleted.
 //
-// Test seam (environment, read once at start; for tests/integration only):
+// Test seam (environment, read once at start by bpf_shared.cc; for
+// tests/integration only):
 // TCPQ_BPF_NO_TP_BTF=1 attaches the raw_tp fallbacks only;
 // TCPQ_BPF_BREAK_TP_BTF=hook[,hook] makes those tp_btf programs fail to load
 // (so they fall back to raw_tp); TCPQ_BPF_SKIP=hook[,hook] treats those hooks
@@ -34,7 +35,6 @@
 
 #include <array>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,9 +45,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "bpf/convert.h"
 #include "bpf/loader.h"
