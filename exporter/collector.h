@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "exporter/metrics.h"
 #include "procfs/inet_diag.h"
+#include "procfs/kubelet_logs.h"
 #include "procfs/listeners.h"
 #include "procfs/netns.h"
 
@@ -32,16 +33,24 @@ struct KeptNamespace {
   std::optional<procfs::SockDiag> sock_diag;
 };
 
+// What a scrape knows of the node, the same for every namespace.
+struct NodeContext {
+  const std::string& procfs;           // --path.procfs
+  const procfs::KubeletLogs& kubelet;  // pod and container names
+};
+
 // One network namespace as one scrape visits it: every collector reads it in
 // turn, on one thread that is inside the namespace (so /proc/thread-self/net,
 // /proc/sys/net and new sockets describe it). Different namespaces may be
 // visited at the same time on different threads.
 class NamespaceVisit {
  public:
-  NamespaceVisit(const procfs::Netns& netns, KeptNamespace& kept)
-      : netns_(netns), label_(NetnsLabel(netns)), kept_(kept) {}
+  NamespaceVisit(const procfs::Netns& netns, const NodeContext& node,
+                 KeptNamespace& kept)
+      : netns_(netns), label_(NetnsLabel(netns)), node_(node), kept_(kept) {}
 
   const procfs::Netns& netns() const { return netns_; }
+  const NodeContext& node() const { return node_; }
   uint64_t inode() const { return netns_.identity.inode; }
   // NetnsLabel(netns()).
   const std::string& label() const { return label_; }
@@ -59,6 +68,7 @@ class NamespaceVisit {
  private:
   const procfs::Netns& netns_;
   const std::string label_;
+  const NodeContext& node_;
   KeptNamespace& kept_;
   std::optional<absl::StatusOr<procfs::Listeners>> listeners_;
 };
@@ -66,6 +76,7 @@ class NamespaceVisit {
 // What a scrape hands to every collector's node-wide step.
 struct ScrapeContext {
   const std::vector<procfs::Netns>& namespaces;  // this scrape's, in order
+  const NodeContext& node;
 };
 
 class Collector {

@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "build_info.h"
 #include "exporter/log.h"
+#include "exporter/workload.h"
 
 namespace tcpq {
 namespace {
@@ -152,7 +153,7 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
             {{"version", kVersion}, {"revision", kRevision}}, 1);
 
   absl::StatusOr<std::vector<procfs::Netns>> found =
-      procfs::DiscoverNamespaces(discovery_);
+      procfs::DiscoverNamespaces(discovery_, &cgroups_);
   if (found.ok() != discovery_ok_) {
     discovery_ok_ = found.ok();
     if (found.ok()) {
@@ -162,24 +163,24 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
                  {{"err", found.status().ToString()}});
     }
   }
-  const std::vector<procfs::Netns> namespaces =
+  std::vector<procfs::Netns> namespaces =
       found.ok() ? *std::move(found) : std::vector<procfs::Netns>{};
+  RefreshKubeletNames();
   out.Gauge("tcpq_netns_scanned", "Network namespaces read in this scrape.", {},
             static_cast<double>(namespaces.size()));
-  for (const procfs::Netns& ns : namespaces) {
+  for (procfs::Netns& ns : namespaces) {
+    NamePod(kubelet_, ns.identity);
     out.Gauge("tcpq_netns_info",
               "Names of a network namespace: its /run/netns name and, in "
-              "Kubernetes, the pod UID and container ID of its lowest PID.",
-              {{"netns", NetnsLabel(ns)},
-               {"name", ns.identity.name},
-               {"pod_uid", ns.identity.pod_uid},
-               {"container_id", ns.identity.container_id}},
-              1);
+              "Kubernetes, the pod UID and container ID of its lowest PID "
+              "(the pod sandbox) and the pod's namespace and name.",
+              NetnsInfoLabels(ns.identity), 1);
   }
 
+  const NodeContext node{discovery_.procfs, kubelet_};
   Statuses statuses;
-  std::vector<Share> shares = VisitNamespaces(namespaces, statuses);
-  const ScrapeContext context{namespaces};
+  std::vector<Share> shares = VisitNamespaces(namespaces, node, statuses);
+  const ScrapeContext context{namespaces, node};
   // Per collector, in registration order: its namespaces in discovery order,
   // then its node-wide step.
   for (size_t c = 0; c < entries_.size(); ++c) {
@@ -224,8 +225,25 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
   return out.Take();
 }
 
+void Scraper::RefreshKubeletNames() {
+  const procfs::KubeletLogs::Refreshed refreshed = kubelet_.Refresh();
+  for (const std::string& name : refreshed.rejected) {
+    log::Warn("not a kubelet log name, ignored", {{"path", name}});
+  }
+  if (refreshed.error.ok() != kubelet_ok_) {
+    kubelet_ok_ = refreshed.error.ok();
+    if (kubelet_ok_) {
+      log::Info("kubelet log directories readable again");
+    } else {
+      log::Warn("cannot read the kubelet log directories; pods are not named",
+                {{"err", refreshed.error.ToString()}});
+    }
+  }
+}
+
 std::vector<Scraper::Share> Scraper::VisitNamespaces(
-    const std::vector<procfs::Netns>& namespaces, Statuses& statuses) {
+    const std::vector<procfs::Netns>& namespaces, const NodeContext& node,
+    Statuses& statuses) {
   // What is kept of each namespace, made here (the lanes only use it); what
   // was kept of namespaces no longer found is dropped.
   std::vector<KeptNamespace*> kept(namespaces.size());
@@ -263,23 +281,24 @@ std::vector<Scraper::Share> Scraper::VisitNamespaces(
     Share& share = shares[own + l];
     lane.Start([&, begin, end] {
       for (size_t i = begin; i < end; ++i) {
-        Visit(namespaces[i], lane.Enter(namespaces[i]), *kept[i], share,
+        Visit(namespaces[i], lane.Enter(namespaces[i]), node, *kept[i], share,
               statuses[i]);
       }
       lane.ReturnHome();
     });
   }
   if (own == 1) {
-    Visit(namespaces[0], absl::OkStatus(), *kept[0], shares[0], statuses[0]);
+    Visit(namespaces[0], absl::OkStatus(), node, *kept[0], shares[0],
+          statuses[0]);
   }
   for (size_t l = 0; l < lanes; ++l) lanes_[l]->Wait();
   return shares;
 }
 
 void Scraper::Visit(const procfs::Netns& ns, const absl::Status& entered,
-                    KeptNamespace& kept, Share& share,
+                    const NodeContext& node, KeptNamespace& kept, Share& share,
                     std::vector<absl::Status>& statuses) const {
-  NamespaceVisit visit(ns, kept);
+  NamespaceVisit visit(ns, node, kept);
   for (size_t c = 0; c < entries_.size(); ++c) {
     if (!entered.ok()) {
       statuses[c] = entered;

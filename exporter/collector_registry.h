@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "exporter/collector.h"
+#include "procfs/kubelet_logs.h"
 #include "procfs/netns.h"
 #include "procfs/netns_executor.h"
 #include "prometheus/metric_family.h"
@@ -96,22 +97,28 @@ class Scraper {
   using Statuses = std::vector<std::vector<absl::Status>>;
 
   explicit Scraper(procfs::DiscoveryOptions discovery)
-      : discovery_(std::move(discovery)) {}
+      : discovery_(std::move(discovery)), kubelet_(discovery_.varlog) {}
 
   // Visits every namespace; returns the shares in namespace order.
   std::vector<Share> VisitNamespaces(
-      const std::vector<procfs::Netns>& namespaces, Statuses& statuses)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+      const std::vector<procfs::Netns>& namespaces, const NodeContext& node,
+      Statuses& statuses) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Every collector reads the namespace, already entered (or not: `entered`).
   void Visit(const procfs::Netns& ns, const absl::Status& entered,
-             KeptNamespace& kept, Share& share,
+             const NodeContext& node, KeptNamespace& kept, Share& share,
              std::vector<absl::Status>& statuses) const;
+  // Re-reads the kubelet's names if they changed; logs names it cannot use
+  // once each.
+  void RefreshKubeletNames() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const procfs::DiscoveryOptions discovery_;
   mutable absl::Mutex mutex_;
   // Fixed at creation; last_ok is only touched by a scrape (under mutex_).
   std::vector<Entry> entries_;
   bool discovery_ok_ ABSL_GUARDED_BY(mutex_) = true;
+  procfs::CgroupCache cgroups_ ABSL_GUARDED_BY(mutex_);
+  procfs::KubeletLogs kubelet_ ABSL_GUARDED_BY(mutex_);
+  bool kubelet_ok_ ABSL_GUARDED_BY(mutex_) = true;
   absl::flat_hash_map<uint64_t, std::unique_ptr<KeptNamespace>> kept_
       ABSL_GUARDED_BY(mutex_);
   std::vector<std::unique_ptr<procfs::NetnsExecutor>> lanes_;

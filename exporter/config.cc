@@ -35,6 +35,10 @@ ABSL_FLAG(std::string, path_procfs, "/proc",
 ABSL_FLAG(std::string, path_run_netns, "/run/netns",
           "Directory of named network namespaces (`ip netns`); names label "
           "tcpq_netns_info.");
+ABSL_FLAG(std::string, path_varlog, "/var/log",
+          "Directory holding the kubelet's pods/ and containers/ log "
+          "directories, whose names give pod, namespace and container names "
+          "(/host/var/log in a container).");
 ABSL_FLAG(std::string, log_level, "info",
           "Only log messages with the given severity or above: debug, info, "
           "warn, error.");
@@ -53,6 +57,7 @@ constexpr const char* kGeneralFlags[] = {"web.listen-address",
                                          "netns",
                                          "path.procfs",
                                          "path.run-netns",
+                                         "path.varlog",
                                          "log.level",
                                          "help",
                                          "version"};
@@ -124,6 +129,7 @@ absl::StatusOr<Config> BuildConfig() {
   config.discovery.all = netns == "all";
   config.discovery.procfs = absl::GetFlag(FLAGS_path_procfs);
   config.discovery.run_netns = absl::GetFlag(FLAGS_path_run_netns);
+  config.discovery.varlog = absl::GetFlag(FLAGS_path_varlog);
   const std::string level = absl::GetFlag(FLAGS_log_level);
   if (!log::ParseLevel(level, config.log_level)) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -1,6 +1,8 @@
 // tcpq_exporter: Prometheus exporter for TCP accept/SYN queues, drops and
 // retransmits per listener and per network namespace.
 
+#include <malloc.h>
+
 #include <csignal>
 #include <cstdio>
 
@@ -115,4 +117,11 @@ int Run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return Run(argc, argv); }
+int main(int argc, char** argv) {
+  // glibc gives each thread that allocates its own arena, which keeps what
+  // it freed: the namespace threads and the HTTP threads together held
+  // ~9 MiB more at 100 namespaces (bench/netns_scale_bench.py: peak RSS
+  // 28.8 -> 20.2 MiB, CPU per scrape unchanged).
+  mallopt(M_ARENA_MAX, 2);
+  return Run(argc, argv);
+}

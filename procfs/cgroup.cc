@@ -12,9 +12,20 @@ namespace tcpq::procfs {
 namespace {
 
 constexpr size_t kUidLength = 36;
+constexpr size_t kStaticPodUidLength = 32;
 constexpr size_t kContainerIdLength = 64;
 
+bool IsHex(absl::string_view s) {
+  for (char c : s) {
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+// A pod UID: a UUID, or for a static pod the 32 hex digits of its config
+// hash, which the kubelet uses instead.
 bool IsUid(absl::string_view s) {
+  if (s.size() == kStaticPodUidLength) return IsHex(s);
   if (s.size() != kUidLength) return false;
   for (size_t i = 0; i < s.size(); ++i) {
     const bool dash_position = i == 8 || i == 13 || i == 18 || i == 23;
@@ -28,11 +39,7 @@ bool IsUid(absl::string_view s) {
 }
 
 bool IsContainerId(absl::string_view s) {
-  if (s.size() != kContainerIdLength) return false;
-  for (char c : s) {
-    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
+  return s.size() == kContainerIdLength && IsHex(s);
 }
 
 // "kubepods-burstable-pod<uid>.slice" or "pod<uid>" -> "<uid>" with dashes.
@@ -49,7 +56,8 @@ std::string PodUidFromSegment(absl::string_view segment) {
   return out;
 }
 
-// "cri-containerd-<id>.scope", "crio-<id>.scope", "docker-<id>.scope", "<id>".
+// "cri-containerd-<id>.scope", "crio-<id>.scope", "docker-<id>.scope",
+// "libpod-<id>", "<id>".
 std::string ContainerIdFromSegment(absl::string_view segment) {
   absl::ConsumeSuffix(&segment, ".scope");
   const size_t dash = segment.rfind('-');
@@ -57,27 +65,72 @@ std::string ContainerIdFromSegment(absl::string_view segment) {
   return IsContainerId(segment) ? std::string(segment) : "";
 }
 
-}  // namespace
+struct Line {
+  absl::string_view controllers;
+  absl::string_view path;
+};
 
-PodIdentity ParsePodIdentity(absl::string_view cgroup_file) {
-  for (absl::string_view line : absl::StrSplit(cgroup_file, '\n')) {
-    // "hierarchy-ID:controllers:path"; the path may itself contain ':'.
+// "hierarchy-ID:controllers:path"; the path may itself contain ':'.
+std::vector<Line> Lines(absl::string_view text) {
+  std::vector<Line> lines;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
     std::vector<absl::string_view> parts =
         absl::StrSplit(line, absl::MaxSplits(':', 2));
-    if (parts.size() != 3 || !absl::StrContains(parts[2], "kubepods")) continue;
-    PodIdentity identity;
+    if (parts.size() == 3) lines.push_back({parts[1], parts[2]});
+  }
+  return lines;
+}
+
+// The path systemd manages: the cgroup v2 line ("0::"), else v1's
+// name=systemd hierarchy.
+absl::string_view SystemdPath(const std::vector<Line>& lines) {
+  for (const Line& line : lines) {
+    if (line.controllers.empty()) return line.path;
+  }
+  for (const Line& line : lines) {
+    if (line.controllers == "name=systemd") return line.path;
+  }
+  return "";
+}
+
+}  // namespace
+
+CgroupIdentity ParseCgroup(absl::string_view cgroup_file) {
+  const std::vector<Line> lines = Lines(cgroup_file);
+  CgroupIdentity identity;
+  // The pod and its container: the first path that names a pod (v1 lists
+  // the same path once per controller).
+  for (const Line& line : lines) {
+    if (!absl::StrContains(line.path, "kubepods")) continue;
+    CgroupIdentity pod;
     for (absl::string_view segment :
-         absl::StrSplit(parts[2], '/', absl::SkipEmpty())) {
+         absl::StrSplit(line.path, '/', absl::SkipEmpty())) {
       if (std::string uid = PodUidFromSegment(segment); !uid.empty()) {
-        identity.pod_uid = std::move(uid);
+        pod.pod_uid = std::move(uid);
       } else if (std::string id = ContainerIdFromSegment(segment);
                  !id.empty()) {
+        pod.container_id = std::move(id);
+      }
+    }
+    if (!pod.pod_uid.empty()) {
+      identity = std::move(pod);
+      break;
+    }
+  }
+  const absl::string_view systemd = SystemdPath(lines);
+  for (absl::string_view segment :
+       absl::StrSplit(systemd, '/', absl::SkipEmpty())) {
+    if (absl::EndsWith(segment, ".service") && segment.size() > 8) {
+      identity.unit = std::string(segment);
+    }
+    // A container outside Kubernetes (Docker, Podman).
+    if (identity.pod_uid.empty()) {
+      if (std::string id = ContainerIdFromSegment(segment); !id.empty()) {
         identity.container_id = std::move(id);
       }
     }
-    if (!identity.pod_uid.empty()) return identity;
   }
-  return {};
+  return identity;
 }
 
 }  // namespace tcpq::procfs

@@ -1,25 +1,34 @@
 #pragma once
 
 #include <string>
-#include <string_view>
 
 #include "absl/strings/string_view.h"
 
 namespace tcpq::procfs {
 
-// The Kubernetes identity of a process, read from its /proc/<pid>/cgroup.
-struct PodIdentity {
-  std::string pod_uid;       // "3f7d1c2a-1b2c-4d5e-8f90-123456789abc" or ""
+// Who a process is, as far as its /proc/<pid>/cgroup tells.
+struct CgroupIdentity {
+  // "3f7d1c2a-1b2c-4d5e-8f90-123456789abc", 32 hex digits for a static
+  // pod, or "".
+  std::string pod_uid;
   std::string container_id;  // 64 hex digits or ""
+  std::string unit;          // the systemd service, "nginx.service", or ""
 
-  bool operator==(const PodIdentity&) const = default;
+  bool operator==(const CgroupIdentity&) const = default;
 };
 
-// Finds the pod UID and container ID in the text of /proc/<pid>/cgroup, for
-// both cgroup drivers: systemd ("kubepods-burstable-pod<uid with _>.slice/
-// cri-containerd-<id>.scope") and cgroupfs
-// ("/kubepods/burstable/pod<uid>/<id>"). Outside Kubernetes both fields are
-// empty. Never fails: unknown text yields empty fields.
-PodIdentity ParsePodIdentity(absl::string_view cgroup_file);
+// Reads the text of /proc/<pid>/cgroup (cgroup v1, v2 or both):
+// - pod_uid from a kubepods path, for both kubelet cgroup drivers: systemd
+//   ("kubepods-burstable-pod<uid with _>.slice") and cgroupfs
+//   ("/kubepods/burstable/pod<uid>");
+// - container_id from the innermost container segment: containerd
+//   "cri-containerd-<id>.scope", CRI-O "crio-<id>.scope", Docker
+//   "docker-<id>.scope" or "/docker/<id>", Podman "libpod-<id>[.scope]", or a
+//   bare "<id>" (cgroupfs driver);
+// - unit from the innermost "*.service" segment of the systemd path (the
+//   cgroup v2 line, else v1's name=systemd), so "/system.slice/nginx.service"
+//   gives "nginx.service".
+// Never fails: text it does not recognise yields empty fields.
+CgroupIdentity ParseCgroup(absl::string_view cgroup_file);
 
 }  // namespace tcpq::procfs

@@ -19,6 +19,7 @@ Listeners GroupListeners(const std::vector<InetDiagSocket>& listen_sockets) {
       totals.drops += *s.drops;
       totals.has_drops = true;
     }
+    totals.inodes.push_back(s.inode);
   }
   return listeners;
 }

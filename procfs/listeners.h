@@ -25,7 +25,8 @@ struct ListenerTotals {
   uint64_t accept_queue_limit =
       0;  // sum of Send-Q: each socket has its own queue
   uint64_t drops = 0;
-  bool has_drops = false;  // the kernel sent SK_MEMINFO_DROPS
+  bool has_drops = false;        // the kernel sent SK_MEMINFO_DROPS
+  std::vector<uint64_t> inodes;  // of the group's sockets
   auto operator<=>(const ListenerTotals&) const = default;
 };
 

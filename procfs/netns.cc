@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -80,7 +81,7 @@ class Collection {
 }  // namespace
 
 absl::StatusOr<std::vector<Netns>> DiscoverNamespaces(
-    const DiscoveryOptions& options) {
+    const DiscoveryOptions& options, CgroupCache* cgroups) {
   Collection found;
   // The exporter's own namespace, always first and always present.
   if (found.AddNew("/proc/self/ns/net") == nullptr) {
@@ -97,16 +98,31 @@ absl::StatusOr<std::vector<Netns>> DiscoverNamespaces(
       int pid;
       if (!absl::SimpleAtoi(entry->d_name, &pid)) continue;
       const std::string base = absl::StrCat(options.procfs, "/", pid);
+      uint64_t inode;
+      if (!StatInode(base + "/ns/net", inode)) continue;
+      if (Netns* known = found.Find(inode); known != nullptr) {
+        known->pids.push_back(pid);
+        continue;
+      }
       Netns* ns = found.AddNew(base + "/ns/net");
       if (ns == nullptr) continue;
+      ns->pids.push_back(pid);
       // /proc lists PIDs in ascending order, so this is the namespace's
       // lowest PID: in a pod, the sandbox (pause) process.
-      if (absl::StatusOr<std::string> cgroup = ReadFile(base + "/cgroup");
-          cgroup.ok()) {
-        PodIdentity pod = ParsePodIdentity(*cgroup);
-        ns->identity.pod_uid = std::move(pod.pod_uid);
-        ns->identity.container_id = std::move(pod.container_id);
+      CgroupIdentity pod;
+      const auto cached =
+          cgroups != nullptr ? cgroups->find(inode) : CgroupCache::iterator();
+      if (cgroups != nullptr && cached != cgroups->end() &&
+          cached->second.first == pid) {
+        pod = cached->second.second;
+      } else if (absl::StatusOr<std::string> cgroup =
+                     ReadFile(base + "/cgroup");
+                 cgroup.ok()) {
+        pod = ParseCgroup(*cgroup);
+        if (cgroups != nullptr) (*cgroups)[inode] = {pid, pod};
       }
+      ns->identity.pod_uid = std::move(pod.pod_uid);
+      ns->identity.container_id = std::move(pod.container_id);
     }
   }
   // Named namespaces: label the ones already found, add the process-less ones.
@@ -123,7 +139,15 @@ absl::StatusOr<std::vector<Netns>> DiscoverNamespaces(
         ns->identity.name = entry->d_name;
     }
   }
-  return found.Take();
+  std::vector<Netns> namespaces = found.Take();
+  if (cgroups != nullptr) {
+    absl::flat_hash_set<uint64_t> live;
+    for (const Netns& ns : namespaces) live.insert(ns.identity.inode);
+    absl::erase_if(*cgroups, [&](const auto& entry) {
+      return !live.contains(entry.first);
+    });
+  }
+  return namespaces;
 }
 
 }  // namespace tcpq::procfs

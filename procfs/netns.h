@@ -7,9 +7,12 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "procfs/cgroup.h"
 #include "procfs/unique_fd.h"
 
 namespace tcpq::procfs {
@@ -19,16 +22,23 @@ struct NetnsIdentity {
   std::string name;          // the /run/netns entry naming it, or ""
   std::string pod_uid;       // from the cgroup of its lowest PID, or ""
   std::string container_id;  // likewise, usually the pod sandbox
+  // The pod's Kubernetes namespace and name (kubelet's log directories),
+  // set by the caller of DiscoverNamespaces, or "".
+  std::string kube_namespace;
+  std::string pod;
 };
 
 struct Netns {
   NetnsIdentity identity;
   UniqueFd fd;  // open nsfs handle, usable with setns(2)
+  // The processes in it, ascending (with --netns=host: none listed).
+  std::vector<int> pids;
 };
 
 struct DiscoveryOptions {
   std::string procfs = "/proc";          // where to list processes
   std::string run_netns = "/run/netns";  // named namespaces (`ip netns`)
+  std::string varlog = "/var/log";       // kubelet's pods/ and containers/
   bool all = true;  // false: only the exporter's own namespace
 };
 
@@ -36,7 +46,13 @@ struct DiscoveryOptions {
 // named namespaces no process is in. A process or a name that vanishes while
 // we look is skipped silently: that is normal churn, not an error. Fails only
 // when the exporter's own namespace cannot be opened.
+//
+// `cgroups`, if given, keeps what the cgroup of each namespace's lowest PID
+// said from one call to the next, so that it is read again only when that
+// PID changes (a pod's sandbox lives as long as the pod).
+using CgroupCache =
+    absl::flat_hash_map<uint64_t, std::pair<int, CgroupIdentity>>;
 absl::StatusOr<std::vector<Netns>> DiscoverNamespaces(
-    const DiscoveryOptions& options);
+    const DiscoveryOptions& options, CgroupCache* cgroups = nullptr);
 
 }  // namespace tcpq::procfs

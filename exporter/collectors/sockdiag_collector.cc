@@ -1,11 +1,17 @@
 // sockdiag: accept queue length, limit and drops of every listener, from the
-// namespace's LISTEN-only sock_diag dump.
+// namespace's LISTEN-only sock_diag dump, and who owns each listener.
 
 #include <memory>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "exporter/collector_registry.h"
+#include "exporter/workload.h"
+#include "procfs/socket_owner.h"
 
 namespace tcpq {
 namespace {
@@ -38,8 +44,75 @@ class SockdiagCollector : public Collector {
                     labels, static_cast<double>(totals.drops));
       }
     }
+    return AddOwners(visit, *listeners, out);
+  }
+
+  absl::Status CollectNode(const ScrapeContext& context, MetricSet&) override {
+    // Forget the owners of namespaces gone.
+    absl::flat_hash_set<uint64_t> found;
+    for (const procfs::Netns& ns : context.namespaces) {
+      found.insert(ns.identity.inode);
+    }
+    absl::MutexLock lock(&mutex_);
+    absl::erase_if(owners_, [&](const auto& entry) {
+      return !found.contains(entry.first);
+    });
     return absl::OkStatus();
   }
+
+ private:
+  // tcpq_listener_info: the process holding the listener (the lowest PID of
+  // the SO_REUSEPORT group's owners) and its workload. Owners are looked up
+  // only for listeners not seen before or whose owner left (a restart).
+  absl::Status AddOwners(NamespaceVisit& visit,
+                         const procfs::Listeners& listeners, MetricSet& out) {
+    procfs::SocketOwners* owners;
+    {
+      absl::MutexLock lock(&mutex_);
+      std::unique_ptr<procfs::SocketOwners>& slot = owners_[visit.inode()];
+      if (slot == nullptr) slot = std::make_unique<procfs::SocketOwners>();
+      owners = slot.get();  // used by this namespace's visit only
+    }
+    std::vector<uint64_t> inodes;
+    for (const auto& [key, totals] : listeners) {
+      inodes.insert(inodes.end(), totals.inodes.begin(), totals.inodes.end());
+    }
+    const absl::Status status = owners->Update(
+        visit.node().procfs, visit.inode(), visit.netns().pids, inodes);
+    for (const auto& [key, totals] : listeners) {
+      const procfs::ProcessIdentity* owner = nullptr;
+      for (uint64_t inode : totals.inodes) {
+        const procfs::ProcessIdentity* candidate = owners->Owner(inode);
+        if (candidate != nullptr &&
+            (owner == nullptr || candidate->pid < owner->pid)) {
+          owner = candidate;
+        }
+      }
+      Labels labels = ListenerLabels(visit.label(), key);
+      if (owner != nullptr) {
+        AppendOwnerLabels(*owner, visit.node().kubelet, labels);
+      }
+      out.Gauge("tcpq_listener_info",
+                "The owner of a listener: process (comm of the lowest PID "
+                "holding it), systemd unit, and in Kubernetes its container, "
+                "pod and namespace. Labels it does not have are left out.",
+                labels, 1);
+    }
+    if (!status.ok()) {
+      return absl::Status(
+          status.code(),
+          absl::StrCat("finding listener owners: ", status.message(),
+                       absl::IsPermissionDenied(status)
+                           ? " (reading other processes' fds needs "
+                             "CAP_SYS_PTRACE)"
+                           : ""));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Mutex mutex_;  // namespaces are visited concurrently
+  absl::flat_hash_map<uint64_t, std::unique_ptr<procfs::SocketOwners>> owners_
+      ABSL_GUARDED_BY(mutex_);
 };
 
 absl::StatusOr<std::unique_ptr<Collector>> NewSockdiagCollector() {
@@ -52,5 +125,5 @@ absl::StatusOr<std::unique_ptr<Collector>> NewSockdiagCollector() {
 TCPQ_COLLECTOR(sockdiag, true,
                "Enable the sockdiag collector: accept queue length/limit and "
                "drops of every LISTEN socket (sock_diag, O(listeners)) per "
-               "namespace.",
+               "namespace, and tcpq_listener_info naming each one's owner.",
                tcpq::NewSockdiagCollector);
