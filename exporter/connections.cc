@@ -408,6 +408,7 @@ Response Endpoint::Handle(absl::string_view query_string) {
   bpf::RecordReader<tcpq_connection> reader;
   // Ages as of the start of the walk, which takes milliseconds.
   const uint64_t now_ns = MonotonicNs();
+  const Identify identify = identify_ ? identify_() : nullptr;
   tcpq_conn_filter filter = KernelFilter(*query, now_ns);
   absl::Status walked;
   if (!query->kubernetes_namespace.has_value() && !query->pod.has_value()) {
@@ -439,7 +440,7 @@ Response Endpoint::Handle(absl::string_view query_string) {
     walked = walk_(filter, [&](std::span<const uint8_t> chunk) {
       reader.Feed(chunk, [&](const tcpq_connection& raw) {
         Connection c{raw, SecondsInState(raw.socket.since_ns, now_ns), {}};
-        if (identify_) c.identity = identify_(raw);
+        if (identify) c.identity = identify(raw);
         if (Matches(*query, raw, c.seconds_in_state, c.identity)) {
           oldest.Add(std::move(c));
         }

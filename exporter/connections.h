@@ -61,6 +61,8 @@ struct Identity {
 };
 // Names the owner of a connection; null: identity is not available.
 using Identify = std::function<Identity(const tcpq_connection&)>;
+// Makes the Identify of one request (a snapshot of what is known then).
+using IdentifyFactory = std::function<Identify()>;
 
 // One connection as shown.
 struct Connection {
@@ -122,14 +124,15 @@ class Endpoint {
       const tcpq_conn_filter&,
       absl::FunctionRef<void(std::span<const uint8_t>)>)>;
 
-  Endpoint(Walk walk, Identify identify)
+  // `identify`: null when pod identity is not available at all.
+  Endpoint(Walk walk, IdentifyFactory identify)
       : walk_(std::move(walk)), identify_(std::move(identify)) {}
 
   Response Handle(absl::string_view query_string);
 
  private:
   const Walk walk_;
-  const Identify identify_;
+  const IdentifyFactory identify_;
   absl::Mutex busy_;
 };
 

@@ -88,7 +88,21 @@ int Run(int argc, char** argv) {
           if (bpf.programs() == nullptr) return bpf.load_error();
           return bpf.programs()->WalkConnections(filter, chunk);
         },
-        nullptr);  // no pod identity yet
+        [scraper_ptr]() -> tcpq::connections::Identify {
+          // Namespace and pod of each namespace as the last scrape named
+          // them. `process` (the listener's owner) is not wired yet.
+          return [identities =
+                      scraper_ptr->LastIdentities()](const tcpq_connection& c) {
+            tcpq::connections::Identity identity;
+            if (identities == nullptr) return identity;
+            const auto found = identities->find(c.socket.netns);
+            if (found != identities->end()) {
+              identity.kubernetes_namespace = found->second.kube_namespace;
+              identity.pod = found->second.pod;
+            }
+            return identity;
+          };
+        });
     http.connections = [endpoint = connections.get()](absl::string_view q) {
       return endpoint->Handle(q);
     };

@@ -177,6 +177,11 @@ class ConnectionsTest(unittest.TestCase):
                 self.assertEqual(states, ["close_wait"] * 3 + ["established"] * 12
                                  + ["listen"] * 2)
                 self.assertTrue(all(c["netns"] == int(ns.inode) for c in every))
+                # Not a pod: its Kubernetes names are empty, and filtering
+                # by them finds nothing here.
+                self.assertTrue(all(c["namespace"] == "" and c["pod"] == "" for c in every))
+                self.assertEqual(self.get_json(exporter, f"{mine}&namespace=default"), [])
+                self.assertEqual(self.get_json(exporter, f"{mine}&pod=web-0"), [])
 
                 server = self.get_json(exporter, f"{mine}&port={port}&state=established")
                 self.assertEqual(len(server), 6)
@@ -231,8 +236,7 @@ class ConnectionsTest(unittest.TestCase):
                                   ("limit=0", "limit"), ("min_age=-1", "min_age"),
                                   ("state=listening", "state"), ("peer=foo", "peer"),
                                   ("format=xml", "format"), ("bogus=1", "unknown parameter"),
-                                  ("port=1&port=2", "twice"),
-                                  ("namespace=default", "namespace")):
+                                  ("port=1&port=2", "twice"), ("pod=", "pod")):
                 status, body = exporter.get(f"/connections?{query}")
                 self.assertEqual(status, 400, query)
                 self.assertIn(reason, body)
