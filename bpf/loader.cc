@@ -208,7 +208,10 @@ LoadChoice(const Choice& choice, bool retransmit_has_err,
         // The storage walks iterate over the sk_state map: its fd is the
         // link's parameter. iter/tcp takes none.
         union bpf_iter_link_info info = {};
-        DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+        // Not DECLARE_LIBBPF_OPTS: a GNU statement expression, which
+        // clang -Wpedantic rejects in C++.
+        bpf_iter_attach_opts opts{};
+        opts.sz = sizeof(opts);
         if (hook == TCPQ_HOOK_WALK || hook == TCPQ_HOOK_CONNECTIONS) {
           info.map.map_fd = bpf_map__fd(skel->maps.sk_state);
           opts.link_info = &info;
