@@ -346,6 +346,23 @@ def run_clients(n, port, duration, mode, threads=1):
                 c.wait()
 
 
+def start_storm_server(acceptors, procs):
+    """In the namespace NS (made by the caller): loopback up, the sysctls
+    that keep a storm from running out of ports or dropping SYNs, and the
+    storm's listener with its acceptor processes (appended to `procs`).
+    Returns the acceptors' pids."""
+    subprocess.run(["ip", "-n", NS, "link", "set", "lo", "up"], check=True)
+    ns_run("sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1",
+           "net.ipv4.ip_local_port_range=1024 65000", "net.core.somaxconn=65535")
+    server = ns_popen(sys.executable, "-c", SERVER, str(PORT), str(acceptors), "close",
+                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    procs.append(server)
+    ready = server.stdout.readline().split()
+    if not ready or ready[0] != "ready":
+        raise RuntimeError("server failed")
+    return [int(pid) for pid in ready[1:]]
+
+
 def cpu_seconds(pids):
     """utime + stime of the given processes, in seconds."""
     total = 0
@@ -449,16 +466,7 @@ def main():
     try:
         with open(STATS_SYSCTL, "w") as f:
             f.write("0" if args.no_stats else "1")
-        subprocess.run(["ip", "-n", NS, "link", "set", "lo", "up"], check=True)
-        ns_run("sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1",
-               "net.ipv4.ip_local_port_range=1024 65000", "net.core.somaxconn=65535")
-        server = ns_popen(sys.executable, "-c", SERVER, str(PORT), str(args.acceptors), "close",
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        procs.append(server)
-        ready = server.stdout.readline().split()
-        if not ready or ready[0] != "ready":
-            raise RuntimeError("server failed")
-        acceptors = [int(pid) for pid in ready[1:]]
+        acceptors = start_storm_server(args.acceptors, procs)
 
         others = other_tcpq_instances(os.getpid())
         print(f"machine: {os.cpu_count()} CPUs, kernel {os.uname().release}, "

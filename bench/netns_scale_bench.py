@@ -14,10 +14,13 @@ runs them side by side on the same namespaces and scrapes them in turn, so
 both see the same machine load.
 
 Usage (root): python3 bench/netns_scale_bench.py [--namespaces 100] [--listeners 10]
-    [--scrapes 100] [--exporter build/tcpq_exporter [--exporter OTHER]]
+    [--scrapes 100] [--exporter build/tcpq_exporter [--exporter OTHER] | --url URL]
+--url scrapes an exporter that is already running (its CPU and RSS are then not
+reported: bench/pod_resources_bench.py measures the DaemonSet's pod).
 Standard library only; removes every namespace it made.
 """
 import argparse
+import contextlib
 import os
 import socket
 import statistics
@@ -58,7 +61,7 @@ def scrape_rounds(exporters, n):
             urllib.request.urlopen(e["url"], timeout=30).read()
     times = [[] for _ in exporters]
     bodies = [b""] * len(exporters)
-    cpu_before = [cpu_seconds(e["proc"].pid) for e in exporters]
+    cpu_before = [cpu_seconds(e["proc"].pid) if e["proc"] else 0 for e in exporters]
     for _ in range(n):
         for i, e in enumerate(exporters):
             start = time.perf_counter()
@@ -66,7 +69,8 @@ def scrape_rounds(exporters, n):
             times[i].append((time.perf_counter() - start) * 1000)
     results = []
     for i, e in enumerate(exporters):
-        cpu_ms = (cpu_seconds(e["proc"].pid) - cpu_before[i]) * 1000 / n
+        cpu_ms = ((cpu_seconds(e["proc"].pid) - cpu_before[i]) * 1000 / n
+                  if e["proc"] else float("nan"))
         lines = bodies[i].decode().splitlines()
         series = sum(1 for line in lines if line and line[0] != "#")
         durations = {line.split('"')[1]: float(line.split()[-1]) * 1000
@@ -84,6 +88,34 @@ def peak_rss_mib(pid):
     return float("nan")
 
 
+@contextlib.contextmanager
+def listener_namespaces(count, listeners):
+    """`count` namespaces with `listeners` listening sockets each (one holder
+    process per namespace); all removed on exit."""
+    names, holders = [], []
+    try:
+        for i in range(count):
+            name = f"tcpq-scale-{os.getpid()}-{i}"
+            subprocess.run(["ip", "netns", "add", name], check=True)
+            names.append(name)
+            subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+            h = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-c", HOLDER,
+                                  str(listeners)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            holders.append(h)
+        for h in holders:
+            if h.stdout.readline().strip() != "ready":
+                raise RuntimeError("listener holder failed")
+        yield names
+    finally:
+        for h in holders:
+            h.stdin.close()
+            h.wait(timeout=10)
+            h.stdout.close()
+        for name in names:
+            subprocess.run(["ip", "netns", "del", name])
+
+
 def p99(values):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(0.99 * (len(values) - 1))))]
@@ -97,14 +129,17 @@ def main():
     parser.add_argument("--exporter", action="append",
                         help="binary to measure (repeat to compare; default "
                              "build/tcpq_exporter)")
+    parser.add_argument("--url", help="scrape this /metrics URL instead of starting "
+                        "an exporter")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces)")
 
     exporters = []
-    names, holders = [], []
     try:
-        for binary in args.exporter or ["build/tcpq_exporter"]:
+        if args.url:
+            exporters.append({"binary": args.url, "url": args.url, "proc": None})
+        for binary in args.exporter or ([] if args.url else ["build/tcpq_exporter"]):
             port = free_port()
             exporters.append({
                 "binary": binary, "url": f"http://127.0.0.1:{port}/metrics",
@@ -112,19 +147,8 @@ def main():
                                          stderr=subprocess.DEVNULL)})
         time.sleep(1)
         base = scrape_rounds(exporters, args.scrapes)
-        for i in range(args.namespaces):
-            name = f"tcpq-scale-{os.getpid()}-{i}"
-            subprocess.run(["ip", "netns", "add", name], check=True)
-            names.append(name)
-            subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-            h = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-c", HOLDER,
-                                  str(args.listeners)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-            holders.append(h)
-        for h in holders:
-            if h.stdout.readline().strip() != "ready":
-                raise RuntimeError("listener holder failed")
-        loaded = scrape_rounds(exporters, args.scrapes)
+        with listener_namespaces(args.namespaces, args.listeners):
+            loaded = scrape_rounds(exporters, args.scrapes)
         for e, (base_times, base_cpu, base_series, _), \
                 (times, cpu, series, durations) in zip(exporters, base, loaded):
             print(f"== {e['binary']}")
@@ -136,16 +160,13 @@ def main():
                   f"{statistics.median(times):>10.2f} {p99(times):>8.2f} {cpu:>14.2f}")
             print("last scrape, per collector: " +
                   ", ".join(f"{k} {v:.2f} ms" for k, v in durations.items()))
-            print(f"tcpq_exporter peak RSS: {peak_rss_mib(e['proc'].pid):.1f} MiB")
+            if e["proc"]:
+                print(f"tcpq_exporter peak RSS: {peak_rss_mib(e['proc'].pid):.1f} MiB")
     finally:
-        for h in holders:
-            h.stdin.close()
-            h.wait(timeout=10)
         for e in exporters:
-            e["proc"].terminate()
-            e["proc"].wait(timeout=10)
-        for name in names:
-            subprocess.run(["ip", "netns", "del", name])
+            if e["proc"]:
+                e["proc"].terminate()
+                e["proc"].wait(timeout=10)
 
 
 if __name__ == "__main__":

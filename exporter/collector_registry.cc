@@ -157,7 +157,7 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
             "revision of tcpq_exporter.",
             {{"version", kVersion}, {"revision", kRevision}}, 1);
 
-  absl::StatusOr<std::vector<procfs::Netns>> found =
+  absl::StatusOr<procfs::Discovered> found =
       procfs::DiscoverNamespaces(discovery_, &cgroups_);
   if (found.ok() != discovery_ok_) {
     discovery_ok_ = found.ok();
@@ -168,11 +168,29 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
                  {{"err", found.status().ToString()}});
     }
   }
+  const int denied = found.ok() ? found->denied : 0;
+  if ((denied > 0) != discovery_denied_) {
+    discovery_denied_ = denied > 0;
+    if (discovery_denied_) {
+      log::Warn(
+          "some processes' network namespaces may not be read; namespaces "
+          "only they are in are missing (reading /proc/<pid>/ns/net of "
+          "other processes needs CAP_SYS_PTRACE)",
+          {{"processes", absl::StrCat(denied)}});
+    } else {
+      log::Info("every process's network namespace is readable again");
+    }
+  }
   std::vector<procfs::Netns> namespaces =
-      found.ok() ? *std::move(found) : std::vector<procfs::Netns>{};
+      found.ok() ? std::move(found->namespaces) : std::vector<procfs::Netns>{};
   RefreshKubeletNames();
   out.Gauge("tcpq_netns_scanned", "Network namespaces read in this scrape.", {},
             static_cast<double>(namespaces.size()));
+  out.Gauge("tcpq_netns_denied_processes",
+            "Processes whose network namespace the exporter may not open "
+            "(reading another process's /proc/<pid>/ns/net needs "
+            "CAP_SYS_PTRACE); namespaces only they are in are missing.",
+            {}, denied);
   auto identities = std::make_shared<Identities>();
   for (procfs::Netns& ns : namespaces) {
     NamePod(kubelet_, ns.identity);

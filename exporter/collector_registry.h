@@ -124,6 +124,7 @@ class Scraper {
   // Fixed at creation; last_ok is only touched by a scrape (under mutex_).
   std::vector<Entry> entries_;
   bool discovery_ok_ ABSL_GUARDED_BY(mutex_) = true;
+  bool discovery_denied_ ABSL_GUARDED_BY(mutex_) = false;
   procfs::CgroupCache cgroups_ ABSL_GUARDED_BY(mutex_);
   procfs::KubeletLogs kubelet_ ABSL_GUARDED_BY(mutex_);
   bool kubelet_ok_ ABSL_GUARDED_BY(mutex_) = true;

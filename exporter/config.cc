@@ -2,9 +2,12 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -15,8 +18,10 @@
 #include "exporter/collector_registry.h"
 
 ABSL_FLAG(std::string, web_listen_address, ":9715",
-          "Address to listen on for the web interface and telemetry, "
-          "[IPv4]:port; an empty host listens on every IPv4 address.");
+          "Address to listen on for the web interface and telemetry: "
+          "[host]:port with an IPv4 address or an IPv6 address in brackets "
+          "([::1]:9715); an empty host listens on every address of both "
+          "families (IPv4 only where the host has no IPv6).");
 ABSL_FLAG(std::string, web_telemetry_path, "/metrics",
           "Path under which to expose metrics.");
 ABSL_FLAG(std::string, web_config_file, "",
@@ -107,9 +112,10 @@ std::string Usage() {
 absl::StatusOr<Config> BuildConfig() {
   Config config;
   config.listen_address = absl::GetFlag(FLAGS_web_listen_address);
-  absl::StatusOr<std::string> port = ToCivetwebPort(config.listen_address);
-  if (!port.ok()) return port.status();
-  config.civetweb_port = *port;
+  absl::StatusOr<ListenAddress> listen =
+      ParseListenAddress(config.listen_address);
+  if (!listen.ok()) return listen.status();
+  config.listen = *std::move(listen);
   config.telemetry_path = absl::GetFlag(FLAGS_web_telemetry_path);
   if (!absl::StartsWith(config.telemetry_path, "/") ||
       config.telemetry_path == "/" ||
@@ -148,26 +154,56 @@ std::vector<std::string> FlagSpellings() {
   return spellings;
 }
 
-absl::StatusOr<std::string> ToCivetwebPort(const std::string& listen_address) {
+absl::StatusOr<ListenAddress> ParseListenAddress(
+    absl::string_view listen_address) {
+  const auto error = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--web.listen-address ", what, ", got \"", listen_address, "\""));
+  };
   const size_t colon = listen_address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(listen_address.substr(colon + 1), &port) || port < 0 ||
-      port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--web.listen-address must be [host]:port with a port 0-65535, got \"",
-        listen_address, "\""));
+  if (colon == absl::string_view::npos) {
+    return error("must be [host]:port");
   }
-  const std::string host = listen_address.substr(0, colon);
-  if (host.empty()) return absl::StrCat(port);
-  in_addr addr;
-  if (::inet_pton(AF_INET, host.c_str(), &addr) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--web.listen-address host must be an IPv4 address or empty (this "
-        "build's civetweb has no IPv6 or name lookup), got \"",
-        host, "\""));
+  const absl::string_view digits = listen_address.substr(colon + 1);
+  ListenAddress address;
+  if (digits.empty() || digits.size() > 5 ||
+      !std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(digits, &address.port) || address.port > 65535) {
+    return error("must end in a port 0-65535");
   }
-  return absl::StrCat(host, ":", port);
+  absl::string_view host = listen_address.substr(0, colon);
+  if (host.empty()) return address;
+  in_addr ipv4;
+  in6_addr ipv6;
+  address.host = std::string(host);
+  if (::inet_pton(AF_INET, address.host.c_str(), &ipv4) == 1) {
+    address.family = ListenAddress::Family::kIPv4;
+    return address;
+  }
+  if (absl::ConsumePrefix(&host, "[") && absl::ConsumeSuffix(&host, "]")) {
+    address.host = std::string(host);
+    if (::inet_pton(AF_INET6, address.host.c_str(), &ipv6) == 1) {
+      address.family = ListenAddress::Family::kIPv6;
+      return address;
+    }
+  } else if (::inet_pton(AF_INET6, address.host.c_str(), &ipv6) == 1) {
+    return error("needs brackets around an IPv6 address: [::1]:9715");
+  }
+  return error(
+      "host must be an IPv4 address, an IPv6 address in brackets or empty "
+      "(names are not resolved)");
+}
+
+std::string ToCivetwebPort(const ListenAddress& address, bool dual_stack) {
+  switch (address.family) {
+    case ListenAddress::Family::kIPv4:
+      return absl::StrCat(address.host, ":", address.port);
+    case ListenAddress::Family::kIPv6:
+      return absl::StrCat("[", address.host, "]:", address.port);
+    case ListenAddress::Family::kAll:
+      break;
+  }
+  return absl::StrCat(dual_stack ? "+" : "", address.port);
 }
 
 absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {

@@ -2,38 +2,48 @@
 
 #include <arpa/inet.h>
 #include <civetweb.h>
-#include <dlfcn.h>
-#include <link.h>
 #include <netinet/in.h>
-#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "build_info.h"
 #include "exporter/exposition.h"
+#include "exporter/log.h"
 #include "procfs/unique_fd.h"
+
+// CMake sets it from the civetweb it links (CMakeLists.txt).
+#ifndef TCPQ_CIVETWEB_LINKS_OPENSSL
+#define TCPQ_CIVETWEB_LINKS_OPENSSL 0
+#endif
 
 namespace tcpq {
 namespace {
 
+using Family = ListenAddress::Family;
+
+// The whole response in one write, headers and body: written in two, the
+// body waits under Nagle's algorithm for the client's delayed ACK of the
+// headers, about 40 ms per request on a kept-alive connection. The headers
+// go in front of the body in its own buffer (SerializeText leaves room:
+// kSerializeHeadroom), so the exposition is not copied again. A HEAD
+// request gets the headers only.
 // `extra_headers`: complete header lines, each ending in \r\n.
 void Reply(mg_connection* conn, int status, absl::string_view content_type,
-           absl::string_view body, absl::string_view extra_headers = "") {
-  mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
-            "Cache-Control: no-store\r\n%.*s\r\n",
-            status, mg_get_response_code_text(conn, status),
-            static_cast<int>(content_type.size()), content_type.data(),
-            body.size(), static_cast<int>(extra_headers.size()),
-            extra_headers.data());
+           std::string body, absl::string_view extra_headers = "") {
+  const std::string headers = absl::StrCat(
+      "HTTP/1.1 ", status, " ", mg_get_response_code_text(conn, status),
+      "\r\nContent-Type: ", content_type, "\r\nContent-Length: ", body.size(),
+      "\r\nCache-Control: no-store\r\n", extra_headers, "\r\n");
+  if (std::strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0) {
+    body.clear();
+  }
+  body.insert(0, headers);
   mg_write(conn, body.data(), body.size());
 }
 
@@ -50,104 +60,90 @@ std::string LandingPage(const std::string& telemetry_path) {
       "<li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n</body></html>\n");
 }
 
-// civetweb reports only "Failed to setup server ports"; binding the same
-// address ourselves recovers the reason (in use, not permitted, no such IP).
-std::string BindError(const std::string& civetweb_port) {
-  const size_t colon = civetweb_port.rfind(':');
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(std::atoi(
-      civetweb_port.c_str() + (colon == std::string::npos ? 0 : colon + 1))));
-  if (colon != std::string::npos &&
-      ::inet_pton(AF_INET, civetweb_port.substr(0, colon).c_str(),
-                  &addr.sin_addr) != 1) {
-    return "";
-  }
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  const int one = 1;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return std::strerror(errno);
-  }
-  return "";
-}
+constexpr char kRebuildHint[] =
+    "build with scripts/build.sh, which links the civetweb that "
+    "scripts/install-deps.sh builds (README, Building)";
 
-// Debian's civetweb 1.15 is built for the OpenSSL 1.1 API and loads libssl
-// at run time (dlopen). OpenSSL 3 no longer exports SSL_get_peer_certificate
-// (it is a macro for SSL_get1_peer_certificate now), so civetweb's table of
-// OpenSSL functions keeps a null pointer in that slot and each worker calls
-// it after every TLS handshake: a segfault. This fills that one slot with
-// the function the macro names (same contract: a new reference, which
-// civetweb frees). The table is an array of {const char* name; int
-// required; void* function} in civetweb's writable data; it is complete
-// once civetweb calls init_ssl, before any connection is accepted.
-struct Segment {
-  uintptr_t begin, end;
-  bool writable;
-};
-
-int CollectCivetwebSegments(dl_phdr_info* info, size_t /*size*/, void* out) {
-  if (info->dlpi_name == nullptr ||
-      std::strstr(info->dlpi_name, "/libcivetweb.so") == nullptr) {
-    return 0;
+// TLS needs a civetweb that calls OpenSSL directly (built with NO_SSL_DL).
+// One that loads OpenSSL at run time, as Debian's libcivetweb1 does, is
+// built for the OpenSSL 1.1 API: with OpenSSL 3 its table of OpenSSL
+// functions lacks SSL_get_peer_certificate, and the first handshake
+// crashes. mg_check_feature cannot tell the two apart; CMake can.
+absl::Status CheckCivetwebTls() {
+  if (mg_check_feature(MG_FEATURES_TLS) == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "tls_server_config is set but this build's civetweb has no TLS; ",
+        kRebuildHint));
   }
-  auto* segments = static_cast<std::vector<Segment>*>(out);
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD) continue;
-    const uintptr_t begin = info->dlpi_addr + ph.p_vaddr;
-    segments->push_back({begin, begin + ph.p_memsz, (ph.p_flags & PF_W) != 0});
-  }
-  return 1;
-}
-
-absl::Status RepairCivetwebTlsTable() {
-  static constexpr char kName[] = "SSL_get_peer_certificate";  // with NUL
-  std::vector<Segment> segments;
-  dl_iterate_phdr(&CollectCivetwebSegments, &segments);
-  const auto is_name = [&](uintptr_t p) {
-    for (const Segment& s : segments) {
-      if (p >= s.begin && p + sizeof(kName) <= s.end) {
-        return std::memcmp(reinterpret_cast<const void*>(p), kName,
-                           sizeof(kName)) == 0;
-      }
-    }
-    return false;
-  };
-  for (const Segment& s : segments) {
-    if (!s.writable) continue;
-    for (uintptr_t p = (s.begin + 7) & ~uintptr_t{7}; p + 24 <= s.end; p += 8) {
-      uintptr_t entry[3];
-      std::memcpy(entry, reinterpret_cast<const void*>(p), sizeof(entry));
-      if (!is_name(entry[0])) continue;
-      if (entry[1] > 16) {
-        return absl::FailedPreconditionError(
-            "this civetweb's table of OpenSSL functions has an unknown "
-            "layout; TLS would crash it");
-      }
-      if (entry[2] == 0) {
-        X509* (*get1)(const SSL*) = &SSL_get1_peer_certificate;
-        std::memcpy(reinterpret_cast<void*>(p + 16), &get1, sizeof(get1));
-      }
-      return absl::OkStatus();
-    }
-  }
-  return absl::OkStatus();  // built for OpenSSL 3 or linked directly: fine
-}
-
-// civetweb dlopen()s OpenSSL by the unversioned names, which only the -dev
-// package's symlinks provide; without them it fails with a vague error.
-absl::Status CheckCivetwebCanLoadOpenSsl() {
-  for (const char* name : {"libcrypto.so", "libssl.so"}) {
-    if (dlopen(name, RTLD_NOW | RTLD_GLOBAL) == nullptr) {  // kept loaded
-      const char* error = dlerror();
-      return absl::FailedPreconditionError(absl::StrCat(
-          "TLS needs ", name,
-          " (civetweb loads OpenSSL by that name; Debian package libssl-dev): ",
-          error != nullptr ? error : "dlopen failed"));
-    }
+  if (!TCPQ_CIVETWEB_LINKS_OPENSSL) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "tls_server_config is set but this build's civetweb loads OpenSSL at "
+        "run time (as Debian's libcivetweb1 does, for the OpenSSL 1.1 API), "
+        "which crashes with OpenSSL 3; ",
+        kRebuildHint));
   }
   return absl::OkStatus();
+}
+
+// Whether `listen` takes one dual-stack socket: only for every address
+// (an empty host), and only where both civetweb and the host have IPv6. A
+// kernel without IPv6 (ipv6.disable=1) refuses AF_INET6 sockets; a
+// namespace whose interfaces have IPv6 disabled by sysctl still takes IPv4
+// on a dual-stack socket.
+absl::StatusOr<bool> DualStack(const ListenAddress& listen) {
+  const bool civetweb_ipv6 = mg_check_feature(MG_FEATURES_IPV6) != 0;
+  if (listen.family == Family::kIPv6 && !civetweb_ipv6) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("this build's civetweb has no IPv6; ", kRebuildHint));
+  }
+  if (listen.family != Family::kAll) return false;
+  if (!civetweb_ipv6) {
+    log::Warn("listening on IPv4 only",
+              {{"reason", absl::StrCat("this build's civetweb has no IPv6; ",
+                                       kRebuildHint)}});
+    return false;
+  }
+  UniqueFd probe(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!probe.valid()) {
+    log::Warn("listening on IPv4 only",
+              {{"reason", absl::StrCat("this host has no IPv6: socket: ",
+                                       std::strerror(errno))}});
+    return false;
+  }
+  return true;
+}
+
+// civetweb reports only "Failed to setup server ports"; binding the same
+// address as civetweb does recovers the reason (in use, not permitted, no
+// such address).
+std::string BindError(const ListenAddress& listen, bool dual_stack) {
+  const bool ipv6 = listen.family == Family::kIPv6 || dual_stack;
+  sockaddr_in addr4{};
+  sockaddr_in6 addr6{};
+  addr4.sin_family = AF_INET;
+  addr4.sin_port = htons(static_cast<uint16_t>(listen.port));
+  addr6.sin6_family = AF_INET6;
+  addr6.sin6_port = addr4.sin_port;
+  if (!listen.host.empty() &&
+      ::inet_pton(ipv6 ? AF_INET6 : AF_INET, listen.host.c_str(),
+                  ipv6 ? static_cast<void*>(&addr6.sin6_addr)
+                       : static_cast<void*>(&addr4.sin_addr)) != 1) {
+    return "";
+  }
+  UniqueFd fd(
+      ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return std::strerror(errno);
+  const int one = 1;
+  const int v6only = dual_stack ? 0 : 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (ipv6) {
+    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+  }
+  const int bound = ipv6 ? ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr6),
+                                  sizeof(addr6))
+                         : ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr4),
+                                  sizeof(addr4));
+  return bound == 0 ? "" : std::strerror(errno);
 }
 
 }  // namespace
@@ -157,20 +153,20 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   std::unique_ptr<HttpServer> server(
       new HttpServer(options, std::move(scrape)));
   const bool tls = server->options_.web.tls.has_value();
-  if (tls && mg_check_feature(2) == 0) {
-    return absl::FailedPreconditionError(
-        "tls_server_config is set but this civetweb has no TLS support");
-  }
   if (tls) {
-    if (absl::Status s = CheckCivetwebCanLoadOpenSsl(); !s.ok()) return s;
+    if (absl::Status s = CheckCivetwebTls(); !s.ok()) return s;
   }
+  const absl::StatusOr<bool> dual_stack = DualStack(options.listen);
+  if (!dual_stack.ok()) return dual_stack.status();
   if (!server->options_.web.basic_auth_users.empty()) {
     server->auth_ = std::make_unique<BasicAuthenticator>(
         server->options_.web.basic_auth_users);
   }
   // A trailing "s" makes civetweb speak TLS on the port.
   const std::string listening_ports =
-      absl::StrCat(server->options_.civetweb_port, tls ? "s" : "");
+      absl::StrCat(ToCivetwebPort(options.listen, *dual_stack), tls ? "s" : "");
+  // tcp_nodelay: civetweb's own replies (errors, TLS records) are not held
+  // back by Nagle's algorithm either (see Reply).
   const char* civet_options[] = {"listening_ports",
                                  listening_ports.c_str(),
                                  "num_threads",
@@ -179,6 +175,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
                                  "10000",
                                  "enable_keep_alive",
                                  "yes",
+                                 "tcp_nodelay",
+                                 "1",
                                  nullptr};
   mg_callbacks callbacks;
   std::memset(&callbacks, 0, sizeof(callbacks));
@@ -195,12 +193,11 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     if (!server->tls_error_.empty()) {
       return absl::InvalidArgumentError(server->tls_error_);
     }
-    const std::string reason = BindError(options.civetweb_port);
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.civetweb_port, ": ",
-                     !reason.empty()         ? reason
-                     : error_text[0] != '\0' ? error_text
-                                             : "civetweb failed"));
+    const std::string reason = BindError(options.listen, *dual_stack);
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen: ", !reason.empty()         ? reason
+                           : error_text[0] != '\0' ? error_text
+                                                   : "civetweb failed"));
   }
   mg_set_request_handler(server->context_, "/", &HttpServer::HandleRequest,
                          server.get());
@@ -211,14 +208,6 @@ HttpServer::~HttpServer() {
   if (context_ != nullptr) mg_stop(context_);
 }
 
-std::vector<int> HttpServer::ListeningPorts() const {
-  mg_server_port ports[4];
-  const int n = mg_get_server_ports(context_, 4, ports);
-  std::vector<int> result;
-  for (int i = 0; i < n; ++i) result.push_back(ports[i].port);
-  return result;
-}
-
 int HttpServer::HandleRequest(mg_connection* conn, void* self) {
   return static_cast<HttpServer*>(self)->Handle(conn);
 }
@@ -226,11 +215,8 @@ int HttpServer::HandleRequest(mg_connection* conn, void* self) {
 // civetweb's init_ssl: our settings on its SSL_CTX; 1 = certificate set.
 int HttpServer::InitSsl(void* ssl_ctx, void* self) {
   HttpServer* server = static_cast<HttpServer*>(self);
-  absl::Status status = RepairCivetwebTlsTable();
-  if (status.ok()) {
-    status = ConfigureTlsContext(*server->options_.web.tls,
-                                 static_cast<ssl_ctx_st*>(ssl_ctx));
-  }
+  const absl::Status status = ConfigureTlsContext(
+      *server->options_.web.tls, static_cast<ssl_ctx_st*>(ssl_ctx));
   if (!status.ok()) {
     server->tls_error_ = std::string(status.message());
     return -1;
@@ -254,14 +240,14 @@ int HttpServer::Handle(mg_connection* conn) {
     return 405;
   }
   if (uri == options_.telemetry_path) {
-    const std::string body = SerializeText(scrape_());
-    Reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", body);
+    Reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8",
+          SerializeText(scrape_()));
     return 200;
   }
   if (uri == "/connections" && options_.connections) {
-    const connections::Response r = options_.connections(
+    connections::Response r = options_.connections(
         request->query_string != nullptr ? request->query_string : "");
-    Reply(conn, r.status, r.content_type, r.body);
+    Reply(conn, r.status, r.content_type, std::move(r.body));
     return r.status;
   }
   if (uri == "/") {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "exporter/config.h"
 #include "exporter/connections.h"
 #include "exporter/web_config.h"
 #include "prometheus/metric_family.h"
@@ -17,7 +18,7 @@ struct mg_context;
 namespace tcpq {
 
 struct HttpOptions {
-  std::string civetweb_port;   // "9715" or "127.0.0.1:9715"
+  ListenAddress listen;
   std::string telemetry_path;  // "/metrics"
   WebConfig web;               // TLS and basic auth (--web.config.file)
   // GET /connections (--web.enable-connections), given the query string;
@@ -36,7 +37,10 @@ class HttpServer {
  public:
   using ScrapeFn = std::function<std::vector<prometheus::MetricFamily>()>;
 
-  // Starts listening; an error (address in use, bad address) names the cause.
+  // Starts listening; an error (address in use, bad address, a civetweb
+  // built without what TLS or IPv6 needs) names the cause. Every address
+  // (an empty host) is IPv4 only, with a warning, where the host or this
+  // civetweb has no IPv6.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
       const HttpOptions& options, ScrapeFn scrape);
   ~HttpServer();
@@ -47,8 +51,6 @@ class HttpServer {
   void SetReady(bool ready) { ready_ = ready; }
   bool Tls() const { return options_.web.tls.has_value(); }
   bool BasicAuth() const { return auth_ != nullptr; }
-  // The ports actually bound (to learn the port of ":0").
-  std::vector<int> ListeningPorts() const;
 
  private:
   HttpServer(HttpOptions options, ScrapeFn scrape)

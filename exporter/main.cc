@@ -77,7 +77,7 @@ int Run(int argc, char** argv) {
        {"collectors", absl::StrJoin((*scraper)->EnabledCollectors(), ",")},
        {"netns", config.discovery.all ? "all" : "host"}});
   tcpq::Scraper* scraper_ptr = scraper->get();
-  tcpq::HttpOptions http{config.civetweb_port, config.telemetry_path,
+  tcpq::HttpOptions http{config.listen, config.telemetry_path,
                          std::move(web_config), nullptr};
   std::unique_ptr<tcpq::connections::Endpoint> connections;
   if (config.enable_connections) {

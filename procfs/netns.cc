@@ -52,6 +52,11 @@ bool StatInode(const std::string& path, uint64_t& inode) {
   return true;
 }
 
+// A process's namespace we may not look at (as opposed to a process that
+// exited meanwhile, ENOENT/ESRCH): without CAP_SYS_PTRACE the kernel refuses
+// /proc/<pid>/ns/* of processes with more capabilities than ours.
+bool Denied() { return errno == EACCES || errno == EPERM; }
+
 class Collection {
  public:
   // Adds the namespace at `path` unless its inode is known. Returns the one
@@ -60,7 +65,10 @@ class Collection {
     uint64_t inode;
     if (!StatInode(path, inode) || index_.contains(inode)) return nullptr;
     Netns ns;
-    if (!OpenNetns(path, ns.fd, ns.identity.inode)) return nullptr;
+    if (!OpenNetns(path, ns.fd, ns.identity.inode)) {
+      denied_ += Denied();
+      return nullptr;
+    }
     // A PID reused between stat() and open() may name a known namespace.
     if (index_.contains(ns.identity.inode)) return nullptr;
     index_[ns.identity.inode] = result_.size();
@@ -71,17 +79,20 @@ class Collection {
     auto it = index_.find(inode);
     return it == index_.end() ? nullptr : &result_[it->second];
   }
+  void CountDenied() { denied_ += Denied(); }
+  int denied() const { return denied_; }
   std::vector<Netns> Take() { return std::move(result_); }
 
  private:
   absl::flat_hash_map<uint64_t, size_t> index_;
   std::vector<Netns> result_;
+  int denied_ = 0;
 };
 
 }  // namespace
 
-absl::StatusOr<std::vector<Netns>> DiscoverNamespaces(
-    const DiscoveryOptions& options, CgroupCache* cgroups) {
+absl::StatusOr<Discovered> DiscoverNamespaces(const DiscoveryOptions& options,
+                                              CgroupCache* cgroups) {
   Collection found;
   // The exporter's own namespace, always first and always present.
   if (found.AddNew("/proc/self/ns/net") == nullptr) {
@@ -99,7 +110,10 @@ absl::StatusOr<std::vector<Netns>> DiscoverNamespaces(
       if (!absl::SimpleAtoi(entry->d_name, &pid)) continue;
       const std::string base = absl::StrCat(options.procfs, "/", pid);
       uint64_t inode;
-      if (!StatInode(base + "/ns/net", inode)) continue;
+      if (!StatInode(base + "/ns/net", inode)) {
+        found.CountDenied();
+        continue;
+      }
       if (Netns* known = found.Find(inode); known != nullptr) {
         known->pids.push_back(pid);
         continue;
@@ -139,7 +153,8 @@ absl::StatusOr<std::vector<Netns>> DiscoverNamespaces(
         ns->identity.name = entry->d_name;
     }
   }
-  std::vector<Netns> namespaces = found.Take();
+  Discovered discovered{.namespaces = found.Take(), .denied = found.denied()};
+  const std::vector<Netns>& namespaces = discovered.namespaces;
   if (cgroups != nullptr) {
     absl::flat_hash_set<uint64_t> live;
     for (const Netns& ns : namespaces) live.insert(ns.identity.inode);
@@ -147,7 +162,7 @@ absl::StatusOr<std::vector<Netns>> DiscoverNamespaces(
       return !live.contains(entry.first);
     });
   }
-  return namespaces;
+  return discovered;
 }
 
 }  // namespace tcpq::procfs

@@ -52,7 +52,14 @@ struct DiscoveryOptions {
 // PID changes (a pod's sandbox lives as long as the pod).
 using CgroupCache =
     absl::flat_hash_map<uint64_t, std::pair<int, CgroupIdentity>>;
-absl::StatusOr<std::vector<Netns>> DiscoverNamespaces(
-    const DiscoveryOptions& options, CgroupCache* cgroups = nullptr);
+struct Discovered {
+  std::vector<Netns> namespaces;
+  // Processes whose namespace the kernel would not let us see (EACCES,
+  // EPERM: reading another process's /proc/<pid>/ns needs CAP_SYS_PTRACE).
+  // Their namespaces are missing unless another process or name shows them.
+  int denied = 0;
+};
+absl::StatusOr<Discovered> DiscoverNamespaces(const DiscoveryOptions& options,
+                                              CgroupCache* cgroups = nullptr);
 
 }  // namespace tcpq::procfs

@@ -1,26 +1,75 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package tcpq_exporter needs to build, run and test.
-# Idempotent; needs root (or sudo).
+# Installs the Debian 12 packages tcpq_exporter needs, then builds CivetWeb
+# from Debian's source package (scripts/build-civetweb.sh). Idempotent; needs
+# root (or sudo).
+#   scripts/install-deps.sh          build, run and test (what CI needs)
+#   scripts/install-deps.sh build    only what building the exporter needs:
+#                                    deploy/Dockerfile's build stage runs this
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-packages=(
-  # build
-  cmake g++ make pkg-config clang llvm clang-format libclang-rt-14-dev
+# Building tcpq_exporter (the image's build stage installs exactly these).
+build_packages=(
+  cmake g++ make pkg-config clang llvm
   libbpf-dev bpftool libelf-dev zlib1g-dev
-  prometheus-cpp-dev libcivetweb-dev libabsl-dev libre2-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  prometheus-cpp-dev libabsl-dev libre2-dev
+  # CivetWeb, built from its Debian source package at libcivetweb-dev's
+  # version (scripts/build-civetweb.sh): dpkg-source unpacks it
+  libcivetweb-dev dpkg-dev
   # --web.config.file: YAML parser, OpenSSL (TLS under civetweb), libxcrypt (bcrypt)
   libyaml-cpp-dev libssl-dev libcrypt-dev
+)
+# Developing and testing it on the host.
+test_packages=(
+  clang-format libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
   # tests: real kernel tools and real Prometheus tooling
   python3 iproute2 nftables curl openssl prometheus prometheus-alertmanager
   libcap2-bin wrk
+  # the image and the DaemonSet's pod (deploy/build-image.sh,
+  # tests/integration/test_daemonset_pod.py): podman with runc and its pause
+  # image, mmdebstrap for the Debian base image, a local registry to push to
+  podman runc catatonit mmdebstrap docker-registry
 )
-# Node.js runs the manifest schema validator; the machine image may ship its
-# own build (which bundles npm and conflicts with Debian's npm package).
-if ! command -v npm > /dev/null; then packages+=(nodejs npm); fi
+# Debian 12's kubectl (1.20, kustomize v2) renders the manifests in the pod
+# test. Where another package owns /usr/bin/kubectl (the CI machines ship
+# Google's), the Debian package is unpacked beside it instead, where
+# tests/integration/kube_pod.py looks.
+kubectl_dir=/opt/kubernetes-client-debian12
+kubectl_owner=$(dpkg-query -S /usr/bin/kubectl 2> /dev/null | cut -d: -f1 || true)
+
+case "${1:-all}" in
+  build) packages=("${build_packages[@]}") ;;
+  all)
+    packages=("${build_packages[@]}" "${test_packages[@]}")
+    # Node.js runs the manifest schema validator; the machine image may ship
+    # its own build (which bundles npm and conflicts with Debian's npm).
+    if ! command -v npm > /dev/null; then packages+=(nodejs npm); fi
+    if [ -z "$kubectl_owner" ]; then packages+=(kubernetes-client); fi
+    ;;
+  *) echo "usage: $0 [build|all]" >&2; exit 2 ;;
+esac
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+unpack_kubectl() {
+  if [ "${1:-all}" = build ] || [ -z "$kubectl_owner" ] ||
+    [ "$kubectl_owner" = kubernetes-client ] || [ -x "$kubectl_dir/usr/bin/kubectl" ]; then
+    return 0
+  fi
+  echo "install-deps: unpacking Debian's kubernetes-client into $kubectl_dir" \
+    "($kubectl_owner owns /usr/bin/kubectl)"
+  local tmp
+  tmp=$(mktemp -d)
+  # Root downloads into its own temporary directory (not as user _apt).
+  local download=(apt-get download -qq -o APT::Sandbox::User=root kubernetes-client)
+  (cd "$tmp" && "${download[@]}") || {
+    "${sudo_cmd[@]}" apt-get update -qq
+    (cd "$tmp" && "${download[@]}")
+  }
+  "${sudo_cmd[@]}" dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$kubectl_dir"
+  rm -rf "$tmp"
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -28,12 +77,13 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+  unpack_kubectl "$@"
+  exec scripts/build-civetweb.sh
 fi
 echo "install-deps: installing ${missing[*]}"
 "${sudo_cmd[@]}" apt-get update -qq
-# The Debian prometheus packages try to start their services on install;
-# policy-rc.d keeps them from doing so (the tests start their own).
+# Debian's prometheus and docker-registry packages start their services on
+# install; policy-rc.d keeps them from doing so (the tests start their own).
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee /usr/sbin/policy-rc.d > /dev/null
   "${sudo_cmd[@]}" chmod +x /usr/sbin/policy-rc.d
@@ -41,4 +91,6 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
   "${missing[@]}" > /dev/null
+unpack_kubectl "$@"
 echo "install-deps: done"
+scripts/build-civetweb.sh

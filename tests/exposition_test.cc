@@ -40,7 +40,10 @@ TEST(SerializeTextTest, GaugeCounterAndHistogramExactly) {
                         {.cumulative_count = 5, .upper_bound = 0.001}};
   histogram.metric.push_back(h);
 
-  EXPECT_EQ(SerializeText({gauge, counter, histogram}),
+  const std::string text = SerializeText({gauge, counter, histogram});
+  // Room for the HTTP headers in front, without another buffer.
+  EXPECT_GE(text.capacity() - text.size(), kSerializeHeadroom);
+  EXPECT_EQ(text,
             "# HELP tcpq_listener_accept_queue_length Queued.\n"
             "# TYPE tcpq_listener_accept_queue_length gauge\n"
             "tcpq_listener_accept_queue_length{netns=\"4026531833\","

@@ -43,9 +43,15 @@ SharedBpf::SharedBpf() {
   } else {
     // Logged once by the scraper when the first scrape fails (never here:
     // a bad flag of a later collector must stay the only line on stderr).
-    load_error_ =
-        absl::Status(programs.status().code(),
-                     absl::StrCat("BPF is off: ", programs.status().message()));
+    load_error_ = absl::Status(
+        programs.status().code(),
+        absl::StrCat(
+            "BPF is off: ", programs.status().message(),
+            programs.status().code() == absl::StatusCode::kPermissionDenied
+                ? " (loading BPF needs CAP_BPF and CAP_PERFMON, or "
+                  "CAP_SYS_ADMIN; podman's and Docker's default seccomp "
+                  "profiles allow bpf() only with CAP_SYS_ADMIN)"
+                : ""));
   }
 }
 

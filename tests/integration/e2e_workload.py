@@ -2,7 +2,7 @@
 alerting test. Run inside a test namespace:
 
     ip netns exec NS python3 e2e_workload.py --port P [--backlog 2]
-        [--hold N] [--no-overflow]
+        [--hold N] [--no-overflow] [--comm NAME]
 
 It listens with a small backlog and never accepts, fills the accept queue
 with backlog+1 connections (what the kernel admits before it drops) that it
@@ -12,7 +12,8 @@ sk_drops rise by one). Each connect is closed before its first SYN retry (1 s)
 so that every connect is exactly one drop and nothing lingers after a stop.
 
 With --hold N (N <= backlog) and --no-overflow it queues N connections and
-makes no other: a listener held near full that never drops.
+makes no other: a listener held near full that never drops. --comm names the
+process (what the exporter reports as the listener's `process`).
 
 Commands, one per line on standard input; each is answered with one JSON line:
   stop   stop connecting; the accept queue stays full, drops stop rising
@@ -21,6 +22,7 @@ EOF ends the workload. It also stops connecting by itself after --seconds
 (a safety net: the test normally says stop long before).
 """
 import argparse
+import ctypes
 import json
 import select
 import socket
@@ -42,7 +44,11 @@ def main():
                         help="connections to queue (default backlog+1: full)")
     parser.add_argument("--no-overflow", action="store_true",
                         help="no connects beyond the held ones")
+    parser.add_argument("--comm", help="process name (PR_SET_NAME, at most 15 bytes)")
     args = parser.parse_args()
+    if args.comm:
+        PR_SET_NAME = 15
+        ctypes.CDLL(None).prctl(PR_SET_NAME, args.comm.encode(), 0, 0, 0)
     hold = args.backlog + 1 if args.hold is None else args.hold
     if args.no_overflow and hold > args.backlog:
         parser.error("--no-overflow needs --hold <= --backlog")

@@ -1,16 +1,22 @@
 """Shared pieces of the integration tests: throwaway network namespaces, the
-real exporter binary, and a parser for the exposition it serves."""
+real exporter binary, a parser for the exposition it serves, and workloads
+that look like pods, services or plain processes to it (real cgroups laid out
+as the kubelet and systemd lay them out, kubelet-style /var/log trees)."""
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import urllib.error
+import urllib.parse
 import urllib.request
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
@@ -56,10 +62,31 @@ def one(samples, name, **labels):
     return found[0][1]
 
 
+def capabilities(pid, which="CapEff"):
+    """A capability set of a process (CapEff, CapBnd, ...) as a bit mask."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(f"{which}:"):
+                return int(line.split()[1], 16)
+    raise AssertionError(f"no {which} in /proc/{pid}/status")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_stable(read, attempts=50):
+    """Reads twice until two reads agree: counters that settled."""
+    previous = read()
+    for _ in range(attempts):
+        time.sleep(0.1)
+        current = read()
+        if current == previous:
+            return current
+        previous = current
+    raise AssertionError(f"values never settled: {previous}")
 
 
 class Netns:
@@ -79,6 +106,7 @@ class Netns:
         for p in self._workloads:
             p.stdin.close()
             p.wait(timeout=10)
+            p.stdout.close()
         subprocess.run(["ip", "netns", "del", self.name], check=False)
 
     def run(self, *cmd, check=True):
@@ -113,6 +141,34 @@ class Netns:
         if m is None:
             raise AssertionError(f"no listener on {port} in ss output: {out!r}")
         return tuple(int(x) for x in m.groups())
+
+
+class ProcessNetns:
+    """A network namespace that only its process holds, with no /run/netns
+    entry (what a pod's looks like from /proc): workload.py ARGS under
+    `unshare --net`, loopback up. Found through /proc/<pid>/ns/net only."""
+
+    def __init__(self, *workload_args):
+        self.args = [str(a) for a in workload_args]
+
+    def __enter__(self):
+        # unshare and sh exec: the Popen's pid ends up the workload itself.
+        self.proc = subprocess.Popen(
+            ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"',
+             sys.executable, os.path.join(HERE, "workload.py"), *self.args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line or not json.loads(line).get("ready"):
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"workload {self.args} did not start")
+        self.inode = str(os.stat(f"/proc/{self.proc.pid}/ns/net").st_ino)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+        self.proc.stdout.close()
 
 
 class Exporter:
@@ -166,6 +222,217 @@ class Exporter:
 
     def scrape(self):
         return parse_exposition(self.scrape_text())
+
+
+def http_json(url, timeout=10):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read().decode())
+
+
+class Daemon:
+    """A Prometheus-family server on loopback, its log in a file."""
+
+    def __init__(self, name, argv, port, workdir):
+        self.name, self.port = name, port
+        self.log_path = os.path.join(workdir, f"{name}.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def wait_ready(self, seconds=60):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n"
+                                     f"{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name} not ready in {seconds}s:\n{self.log_tail()}")
+
+    def get(self, path, **params):
+        query = ("?" + urllib.parse.urlencode(params)) if params else ""
+        return http_json(self.url + path + query)
+
+    def log_tail(self, lines=40):
+        if self.log.closed:  # stopped: the temporary directory may be gone
+            return self.tail
+        self.log.flush()
+        with open(self.log_path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+        self.tail = self.log_tail()
+        self.log.close()
+
+
+# A process that names itself (comm), optionally listens, and waits for its
+# standard input to close.
+HOLDER = r"""
+import ctypes, socket, sys
+ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)  # PR_SET_NAME
+held = []
+if len(sys.argv) > 2:
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", int(sys.argv[2]))); s.listen(8); held.append(s)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def cgroup_roots():
+    """Where to make cgroups: the cgroup v2 mount and, on a v1 or hybrid
+    host, the name=systemd and pids hierarchies (the kubelet's cgroupfs
+    driver makes its paths in every hierarchy)."""
+    roots = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            fstype, options = fields[sep + 1], fields[-1]
+            if fstype == "cgroup2" or (fstype == "cgroup" and (
+                    "name=systemd" in options.split(",") or "pids" in options.split(","))):
+                roots.append(fields[4])
+    return roots
+
+
+class Cgroup:
+    """A cgroup at `path` in every hierarchy, removed (with the processes
+    moved back to the root) on exit."""
+
+    def __init__(self, path):
+        self.path = path.strip("/")
+
+    def __enter__(self):
+        self.dirs = [os.path.join(root, self.path) for root in cgroup_roots()]
+        for d in self.dirs:
+            os.makedirs(d, exist_ok=True)
+        return self
+
+    def add(self, pid):
+        for d in self.dirs:
+            with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+
+    def command(self, argv):
+        """`argv` started inside this cgroup: a shell moves itself in, then
+        execs it. A process moved in after it started could be scraped first,
+        and the exporter keeps a listener's owner until the listener changes."""
+        procs = " ".join(shlex.quote(os.path.join(d, "cgroup.procs")) for d in self.dirs)
+        return ["sh", "-c", f'for f in {procs}; do echo $$ > "$f" || exit 1; done; exec "$@"',
+                "sh", *argv]
+
+    def __exit__(self, *exc):
+        for d in self.dirs:
+            root = d[:-len(self.path) - 1]
+            try:
+                with open(os.path.join(d, "cgroup.procs")) as f:
+                    pids = f.read().split()
+            except OSError:
+                continue
+            for pid in pids:
+                try:
+                    with open(os.path.join(root, "cgroup.procs"), "w") as f:
+                        f.write(pid)
+                except OSError:
+                    pass  # exited meanwhile
+            path = d
+            while path != root:
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    break  # shared with another test's cgroup
+                path = os.path.dirname(path)
+
+
+def root_cgroup(pid):
+    """Moves a process to the root of every hierarchy: in no container and
+    no service, whatever the test runner's own cgroup is."""
+    for root in cgroup_roots():
+        with open(os.path.join(root, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+
+
+class Holder:
+    """HOLDER in namespace `ns` (None: the host's), started in `cgroup` (a
+    Cgroup; None: the caller's), stopped by stop()."""
+
+    def __init__(self, comm, port=None, ns=None, cgroup=None):
+        cmd = [sys.executable, "-c", HOLDER, comm] + ([str(port)] if port else [])
+        if ns is not None:
+            cmd = ["ip", "netns", "exec", ns.name] + cmd
+        if cgroup is not None:
+            cmd = cgroup.command(cmd)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise AssertionError(f"holder {comm} did not start")
+        self.pid = self.proc.pid
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+
+
+def container_id():
+    return uuid.uuid4().hex + uuid.uuid4().hex
+
+
+class VarLog:
+    """A kubelet-style log tree: pods/<namespace>_<pod>_<uid>/ and
+    containers/<pod>_<namespace>_<container>-<id>.log (symlinks into pods/,
+    as the kubelet makes them)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="tcpq-varlog-")
+        os.makedirs(os.path.join(self.dir, "pods"))
+        os.makedirs(os.path.join(self.dir, "containers"))
+
+    def pod(self, namespace, pod, uid, containers):
+        pod_dir = os.path.join(self.dir, "pods", f"{namespace}_{pod}_{uid}")
+        for name, cid in containers.items():
+            os.makedirs(os.path.join(pod_dir, name), exist_ok=True)
+            os.symlink(os.path.join(pod_dir, name, "0.log"),
+                       os.path.join(self.dir, "containers", f"{pod}_{namespace}_{name}-{cid}.log"))
+        os.makedirs(pod_dir, exist_ok=True)
+
+    def remove_pod(self, namespace, pod, uid):
+        shutil.rmtree(os.path.join(self.dir, "pods", f"{namespace}_{pod}_{uid}"))
+        for entry in os.listdir(os.path.join(self.dir, "containers")):
+            if entry.startswith(f"{pod}_{namespace}_"):
+                os.unlink(os.path.join(self.dir, "containers", entry))
+
+    def cleanup(self):
+        shutil.rmtree(self.dir)
+
+
+def systemd_pod_path(uid, cid):
+    """The systemd cgroup driver's path of a container (burstable QoS)."""
+    escaped = uid.replace("-", "_")
+    return (f"kubepods.slice/kubepods-burstable.slice/"
+            f"kubepods-burstable-pod{escaped}.slice/cri-containerd-{cid}.scope")
+
+
+def cgroupfs_pod_path(uid, cid):
+    """The cgroupfs driver's path of a container (besteffort QoS)."""
+    return f"kubepods/besteffort/pod{uid}/{cid}"
+
+
+def host_netns():
+    return str(os.stat("/proc/self/ns/net").st_ino)
 
 
 def main():

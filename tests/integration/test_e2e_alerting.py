@@ -2,13 +2,19 @@
 alerts/tcpq.rules.yml and a real Alertmanager, all on loopback, with three
 fresh network namespaces:
 
-  overflow  a backlog-2 listener driven into overflow (e2e_workload.py):
-            Alertmanager must receive the listener alerts naming that
-            namespace, address and port, notify a webhook, and resolve them
-            after the listener stops dropping and drains;
+  overflow  a backlog-2 listener driven into overflow (e2e_workload.py) in a
+            namespace that looks like a pod to the exporter (its processes
+            in kubelet-style cgroups, the pod's kubelet-style log directories
+            in --path.varlog): Alertmanager must receive the listener alerts
+            naming that namespace, address and port and the workload (the
+            pod's Kubernetes namespace and name, container, process), route
+            them by Kubernetes namespace to that team's receiver, notify its
+            webhook, and resolve them after the listener stops dropping and
+            drains;
   near-full a backlog-100 listener holding 95 unaccepted connections and
-            never dropping: TcpListenerAcceptQueueNearFull fires (not
-            inhibited, notified) while its drops and the namespace's
+            never dropping, owned by a systemd-style service:
+            TcpListenerAcceptQueueNearFull fires (not inhibited, notified,
+            naming the unit and process) while its drops and the namespace's
             ListenOverflows stay 0: the predictive alert comes before any drop;
   dashboard background traffic (dashboard_workload.py) that gives every
             dashboard panel something to draw: every panel query of
@@ -42,11 +48,11 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.parse
-import urllib.request
+import uuid
 
-from tcpq_testlib import HERE, Exporter, Netns, free_port, main, one, require_root
+from tcpq_testlib import (HERE, Cgroup, Daemon, Exporter, Holder, Netns, VarLog, cgroup_roots,
+                          container_id, free_port, main, one, require_root, select,
+                          systemd_pod_path)
 
 PROMETHEUS = "/usr/bin/prometheus"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
@@ -64,65 +70,16 @@ EXPECTED = {DROPPING, NEAR_FULL}  # in the overflow namespace; never NS_OVERFLOW
 # notification to Alertmanager, with room for a loaded 2-core machine.
 SLACK = 30
 JOB = "tcpq"
-
-
-def http_json(url, timeout=10):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return json.loads(r.read().decode())
+# The overflowing listener's pod, and the Alertmanager receiver its
+# Kubernetes namespace routes to.
+POD = {"namespace": "shop", "pod": "checkout-7d9f", "container": "server",
+       "process": "checkout"}
+TEAM_RECEIVER = "shop-team"
 
 
 def duration_seconds(text):
     value, unit = re.fullmatch(r"(\d+)([smh])", text).groups()
     return int(value) * {"s": 1, "m": 60, "h": 3600}[unit]
-
-
-class Daemon:
-    """A Prometheus-family server on loopback, its log in a file."""
-
-    def __init__(self, name, argv, port, workdir):
-        self.name, self.port = name, port
-        self.log_path = os.path.join(workdir, f"{name}.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        self.url = f"http://127.0.0.1:{port}"
-
-    def wait_ready(self, seconds=60):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n"
-                                     f"{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{self.name} not ready in {seconds}s:\n{self.log_tail()}")
-
-    def get(self, path, **params):
-        query = ("?" + urllib.parse.urlencode(params)) if params else ""
-        return http_json(self.url + path + query)
-
-    def log_tail(self, lines=40):
-        if self.log.closed:  # stopped: the temporary directory may be gone
-            return self.tail
-        self.log.flush()
-        with open(self.log_path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
-        self.tail = self.log_tail()
-        self.log.close()
 
 
 class Webhook:
@@ -151,9 +108,12 @@ class Webhook:
 
     def alerts(self, netns):
         """[(status, alertname)] of every alert notified for `netns`, in order."""
+        return [(a["status"], a["labels"]["alertname"]) for _, a in self.notified(netns)]
+
+    def notified(self, netns):
+        """[(receiver, alert)] of every alert notified for `netns`, in order."""
         with self.lock:
-            return [(a["status"], a["labels"]["alertname"])
-                    for n in self.notifications for a in n["alerts"]
+            return [(n["receiver"], a) for n in self.notifications for a in n["alerts"]
                     if a["labels"].get("netns") == netns]
 
     def close(self):
@@ -194,6 +154,8 @@ def readme_inhibit_rules():
 class E2EAlertingTest(unittest.TestCase):
     def setUp(self):
         require_root(self)
+        if not cgroup_roots():
+            raise unittest.SkipTest("no cgroup hierarchy is mounted")
         for binary in (PROMETHEUS, ALERTMANAGER):
             if not os.access(binary, os.X_OK):
                 raise unittest.SkipTest(f"{binary} missing (Debian packages prometheus, "
@@ -221,7 +183,18 @@ class E2EAlertingTest(unittest.TestCase):
         ns = stack.enter_context(Netns("e2e"))
         nf_ns = stack.enter_context(Netns("e2enf"))
         dash_ns = stack.enter_context(Netns("e2edash"))
-        exporter = stack.enter_context(Exporter())
+        # The overflow namespace is a pod's: its sandbox and its container
+        # in kubelet-style cgroups (systemd driver), its log directories in
+        # the exporter's --path.varlog. The near-full listener is a service's.
+        varlog = VarLog()
+        stack.callback(varlog.cleanup)
+        pod_uid, sandbox_id, app_id = str(uuid.uuid4()), container_id(), container_id()
+        varlog.pod(POD["namespace"], POD["pod"], pod_uid, {POD["container"]: app_id})
+        sandbox_cg = stack.enter_context(Cgroup(systemd_pod_path(pod_uid, sandbox_id)))
+        app_cg = stack.enter_context(Cgroup(systemd_pod_path(pod_uid, app_id)))
+        unit = f"tcpq-e2e-{os.getpid()}.service"
+        unit_cg = stack.enter_context(Cgroup(f"system.slice/{unit}"))
+        exporter = stack.enter_context(Exporter(f"--path.varlog={varlog.dir}"))
         webhook = Webhook()
         stack.callback(webhook.close)
 
@@ -232,12 +205,15 @@ class E2EAlertingTest(unittest.TestCase):
         with open(am_config, "w") as f:
             # Block-style YAML with JSON (flow-style) values, then the README's
             # suggested inhibitions verbatim, so they are tested as documented.
+            # Alerts of the pod's Kubernetes namespace go to its team.
             f.write("route: " + json.dumps({
                 "receiver": "webhook", "group_by": ["..."],
-                "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"}) + "\n")
-            f.write("receivers: " + json.dumps([{
-                "name": "webhook",
-                "webhook_configs": [{"url": webhook.url, "send_resolved": True}]}]) + "\n")
+                "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h",
+                "routes": [{"receiver": TEAM_RECEIVER,
+                            "matchers": [f'namespace="{POD["namespace"]}"']}]}) + "\n")
+            f.write("receivers: " + json.dumps([
+                {"name": name, "webhook_configs": [{"url": webhook.url, "send_resolved": True}]}
+                for name in ("webhook", TEAM_RECEIVER)]) + "\n")
             f.write(readme_inhibit_rules())
         am = Daemon("alertmanager", [
             ALERTMANAGER, f"--config.file={am_config}",
@@ -281,13 +257,14 @@ class E2EAlertingTest(unittest.TestCase):
         self.progress(f"budgets from the rules: {DROPPING} for {for_drop:g}s over a "
                       f"{window}s rate window; {NEAR_FULL} for {for_near:g}s")
 
-        def start(netns, script, *args):
-            """A workload in `netns`, ended (standard input closed) on teardown;
-            returns (process, its first JSON line)."""
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", netns.name, sys.executable,
-                 os.path.join(HERE, script), *map(str, args)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        def start(netns, script, *args, cgroup=None):
+            """A workload in `netns` (and in `cgroup` from its start), ended
+            (standard input closed) on teardown; returns (process, its first
+            JSON line)."""
+            argv = ["ip", "netns", "exec", netns.name, sys.executable,
+                    os.path.join(HERE, script), *map(str, args)]
+            proc = subprocess.Popen(cgroup.command(argv) if cgroup else argv,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
             def end():
                 proc.stdin.close()
@@ -314,19 +291,33 @@ class E2EAlertingTest(unittest.TestCase):
         _, dash_ready = start(dash_ns, "dashboard_workload.py")
         self.progress(f"dashboard workload running in {dash_ns.inode}: {dash_ready['ports']}")
 
-        # The listener held near full, never dropping.
+        # The listener held near full, never dropping, by a service.
         nf_port = free_port()
         nf_workload, _ = start(nf_ns, "e2e_workload.py", "--port", nf_port, "--backlog", 100,
-                               "--hold", 95, "--no-overflow")
+                               "--hold", 95, "--no-overflow", "--comm", "nearfull",
+                               cgroup=unit_cg)
         nf_labels = {"netns": nf_ns.inode, "addr": "127.0.0.1", "port": str(nf_port)}
+        nf_owner = {"process": "nearfull", "unit": unit}
 
-        # The overflowing listener.
+        # The overflowing listener, in the pod: the sandbox first, so that it
+        # is the namespace's lowest PID (what names the namespace).
+        pause = Holder("pause", ns=ns, cgroup=sandbox_cg)
+        stack.callback(pause.stop)
         port = free_port()
         workload, _ = start(ns, "e2e_workload.py", "--port", port, "--backlog", 2,
-                            "--seconds", int(for_drop + 2 * SLACK + 60))
+                            "--seconds", int(for_drop + 2 * SLACK + 60),
+                            "--comm", POD["process"], cgroup=app_cg)
         t0 = time.monotonic()  # the queue filled and the drops began just before
         labels = {"netns": ns.inode, "addr": "127.0.0.1", "port": str(port)}
         samples = exporter.scrape()
+        # What the rules join: the exporter names the pod and the owners.
+        self.assertEqual(select(samples, "tcpq_netns_info", netns=ns.inode), [(
+            {"netns": ns.inode, "name": ns.name, "pod_uid": pod_uid, "container_id": sandbox_id,
+             "namespace": POD["namespace"], "pod": POD["pod"]}, 1)])
+        self.assertEqual(select(samples, "tcpq_listener_info", **labels),
+                         [({**labels, **POD, "container_id": app_id}, 1)])
+        self.assertEqual(select(samples, "tcpq_listener_info", **nf_labels),
+                         [({**nf_labels, **nf_owner}, 1)])
         self.assertEqual(one(samples, "tcpq_listener_accept_queue_length", **labels), 3)
         self.assertEqual(one(samples, "tcpq_listener_accept_queue_limit", **labels), 2)
         self.assertEqual(one(samples, "tcpq_listener_accept_queue_length", **nf_labels), 95)
@@ -361,6 +352,23 @@ class E2EAlertingTest(unittest.TestCase):
                 f"drops {one(drops, 'tcpq_listener_drops_total', **labels):g} / "
                 f"{one(drops, 'tcpq_listener_drops_total', **nf_labels):g}")
 
+        def diagnosis():
+            """Why an alert may be late: failed or slow scrapes (a failed scrape
+            ends every series, so a pending alert starts over), slow rule
+            evaluations, alerts that started pending again."""
+            found = {}
+            for name, query in (
+                    ("failed scrapes", f'count_over_time(up{{job="{JOB}"}}[10m])'
+                                       f' - sum_over_time(up{{job="{JOB}"}}[10m])'),
+                    ("slowest scrape", f'max_over_time(scrape_duration_seconds{{job="{JOB}"}}[10m])'),
+                    ("slowest rule group", 'max_over_time(prometheus_rule_group_last_duration_seconds[10m])'),
+                    ("pending restarts", 'changes(ALERTS_FOR_STATE[10m])')):
+                result = prom.get("/api/v1/query", query=query)["data"]["result"]
+                found[name] = [({k: v for k, v in r["metric"].items()
+                                 if k in ("alertname", "netns", "rule_group")}, r["value"][1])
+                               for r in result]
+            return found
+
         def wait_until(what, deadline, condition):
             next_report = 0
             while True:
@@ -371,7 +379,7 @@ class E2EAlertingTest(unittest.TestCase):
                 now = time.monotonic()
                 if now > deadline:
                     report(found)
-                    self.fail(f"timed out waiting for {what}")
+                    self.fail(f"timed out waiting for {what}; {diagnosis()}")
                 if now >= next_report:
                     report(found)
                     next_report = now + 10
@@ -385,11 +393,15 @@ class E2EAlertingTest(unittest.TestCase):
         self.assertGreaterEqual(fired, for_drop - 1, "fired before its `for`")
         dropping = found[DROPPING]
         self.check_alert(dropping, rules[DROPPING], instance,
-                         {**labels, "alertname": DROPPING})
+                         {**labels, **POD, "alertname": DROPPING})
         self.assertEqual(dropping["status"]["state"], "active")
         self.assertRegex(dropping["annotations"]["description"],
                          r"dropping \d+\.\d\d connection attempts per second")
         self.wait_webhook(webhook, ns.inode, ("firing", DROPPING), t0 + fired + SLACK)
+        # Routed by its Kubernetes namespace, with the labels Alertmanager has.
+        self.assertEqual([(receiver, a["labels"]) for receiver, a in webhook.notified(ns.inode)
+                          if a["labels"]["alertname"] == DROPPING],
+                         [(TEAM_RECEIVER, dropping["labels"])])
 
         # 2. Stop the drops; the queue stays full, so NearFull keeps pending.
         reply = command(workload, "stop")
@@ -410,7 +422,8 @@ class E2EAlertingTest(unittest.TestCase):
         self.assertEqual(one(exporter.scrape(), "tcpq_listener_drops_total", **labels),
                          drops, "drops kept rising after stop")
         near = found[ns.inode][NEAR_FULL]
-        self.check_alert(near, rules[NEAR_FULL], instance, {**labels, "alertname": NEAR_FULL})
+        self.check_alert(near, rules[NEAR_FULL], instance,
+                         {**labels, **POD, "alertname": NEAR_FULL})
         # 3 queued with a limit of 2 is "full", not "150% full".
         self.assertIn(f" on {instance} has been full for more than 2 minutes:",
                       near["annotations"]["description"])
@@ -427,15 +440,18 @@ class E2EAlertingTest(unittest.TestCase):
         # and its namespace have never dropped anything.
         nf_alert = found[nf_ns.inode][NEAR_FULL]
         self.check_alert(nf_alert, rules[NEAR_FULL], instance,
-                         {**nf_labels, "alertname": NEAR_FULL})
+                         {**nf_labels, **nf_owner, "alertname": NEAR_FULL})
         self.assertEqual(nf_alert["annotations"]["description"],
-                         f"The accept queue of listener 127.0.0.1:{nf_port} in network "
-                         f"namespace {nf_ns.inode} on {instance} has been 95% full for more "
-                         f"than 2 minutes: the application does not accept() connections as "
-                         f"fast as they arrive, and new connections will be dropped once it "
-                         f"is full.")
+                         f"The accept queue of unit {unit}, process nearfull, listener "
+                         f"127.0.0.1:{nf_port} in network namespace {nf_ns.inode} on "
+                         f"{instance} has been 95% full for more than 2 minutes: the "
+                         f"application does not accept() connections as fast as they arrive, "
+                         f"and new connections will be dropped once it is full.")
         self.assertEqual(nf_alert["status"]["state"], "active")
         self.wait_webhook(webhook, nf_ns.inode, ("firing", NEAR_FULL), time.monotonic() + SLACK)
+        # No Kubernetes namespace: the default receiver.
+        self.assertEqual({receiver for receiver, _ in webhook.notified(nf_ns.inode)},
+                         {"webhook"})
         self.check_never_dropped(prom, exporter, nf_ns, nf_labels)
 
         # The dashboards, against this Prometheus, for the dashboard namespace.
@@ -569,6 +585,10 @@ class E2EAlertingTest(unittest.TestCase):
         self.assertIn(f"on {instance}", description)
         if "port" in want_labels:
             self.assertIn(f"{got['addr']}:{got['port']} ", description)
+        if "pod" in want_labels:  # names the workload as the on-call asks for it
+            self.assertIn(f"pod {got['namespace']}/{got['pod']}, process {got['process']}, "
+                          f"listener {got['addr']}:{got['port']} (container "
+                          f"{got['container']}) ", description)
         self.progress(f"{got['alertname']} {got['severity']}: {description}")
 
     def wait_webhook(self, webhook, netns, entry, deadline):

@@ -9,7 +9,7 @@ import shutil
 import socket
 import unittest
 
-from tcpq_testlib import Exporter, Netns, main, one, require_root, select
+from tcpq_testlib import Exporter, Netns, capabilities, main, one, require_root, select
 
 # Capabilities the exporter uses beyond a plain process's: CAP_BPF and
 # CAP_PERFMON load and attach the programs (CAP_SYS_ADMIN also implies
@@ -25,14 +25,6 @@ def capsh_wrapper():
     # capsh drops the capabilities from the bounding set, then bash execs the
     # exporter ("$0" and "$@" are the binary and its flags).
     return ["capsh", f"--drop={','.join(DROPPED)}", "--", "-c", 'exec "$0" "$@"']
-
-
-def effective_caps(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("CapEff:"):
-                return int(line.split()[1], 16)
-    raise AssertionError("no CapEff in /proc/<pid>/status")
 
 
 class HostListener:
@@ -63,7 +55,7 @@ class FaultTest(unittest.TestCase):
         line, every other collector succeeds."""
         with HostListener() as listener, \
                 Exporter("--netns=host", wrapper=capsh_wrapper()) as exporter:
-            caps = effective_caps(exporter.proc.pid)
+            caps = capabilities(exporter.proc.pid)
             for cap in DROPPED:
                 self.assertEqual(caps >> CAP_BITS[cap] & 1, 0, f"{cap} was not dropped")
             samples = exporter.scrape()

@@ -5,19 +5,8 @@ import subprocess
 import time
 import unittest
 
-from tcpq_testlib import Exporter, Netns, free_port, main, one, require_root, select
-
-
-def wait_stable(read, attempts=50):
-    """Reads twice until two reads agree: counters that settled."""
-    previous = read()
-    for _ in range(attempts):
-        time.sleep(0.1)
-        current = read()
-        if current == previous:
-            return current
-        previous = current
-    raise AssertionError(f"values never settled: {previous}")
+from tcpq_testlib import (Exporter, Netns, free_port, main, one, require_root, select,
+                          wait_stable)
 
 
 class ListenerTest(unittest.TestCase):

@@ -4,8 +4,11 @@
 Checks, for every dashboards/*.json:
 - a Grafana JSON model with schemaVersion 36..39, a unique uid and title;
 - templating: a `datasource` variable (type datasource, query prometheus) and
-  `job`, `instance`, `netns` query variables using label_values(...) through
-  that datasource; every $variable a query uses is defined;
+  `job`, `instance`, `namespace`, `pod`, `netns` query variables using
+  label_values(...) through that datasource; `namespace` and `pod` (the
+  Kubernetes names, from tcpq_netns_info) with an `All` whose value `.*` keeps
+  the series that have no pod (the host's namespaces), `pod` offered per
+  namespace and `netns` per pod; every $variable a query uses is defined;
 - every panel (rows excepted: they hold no query) uses the `datasource`
   variable, as does each of its targets, has a description, a unit
   (fieldConfig.defaults.unit) and at least one query; panel ids are unique;
@@ -15,6 +18,12 @@ Checks, for every dashboards/*.json:
   netns label; every metric name is in SPEC.md's metric list;
 - histograms are drawn as heatmap panels (format heatmap, `sum by (le)`,
   legend {{le}}, calculate off, a y axis unit) or through histogram_quantile;
+- workloads, not inode numbers: every query over a metric with a netns label
+  is filtered by the namespace and pod variables (an info metric's selector
+  with namespace=~"$namespace" and pod=~"$pod"); no legend shows {{netns}};
+  a legend's {{workload}} is built from an info metric by label_join and
+  label_replace, and every such construction over the same info metric and
+  grouping is the same text in every dashboard (one naming rule);
 - the panels the issue asks for exist (REQUIRED below).
 
 SPEC.md's metric list is parsed from the spec itself: every tcpq_ name it
@@ -74,8 +83,13 @@ REQUIRED = {
         ("listener drops", uses("tcpq_listener_drops_total")),
         ("SYN-ACK retransmits", uses("tcpq_listener_synack_retransmits_total")),
         ("table of the fullest listeners (topk)", uses("tcpq_listener_accept_queue_length", "table", contains="topk(")),
+        ("the listeners table's owner: process, container, pod",
+         uses("tcpq_listener_info", "table", contains="group_left(namespace, pod, container, process, unit)")),
     ],
 }
+WORKLOAD_VARS = ("namespace", "pod")
+INFO = ("tcpq_netns_info", "tcpq_listener_info")
+FILTER = ('namespace=~"$namespace"', 'pod=~"$pod"')
 
 
 # ------------------------------------------------------------------ SPEC.md
@@ -171,7 +185,47 @@ def selectors(expr):
         yield m.group(1), m.group(2)
 
 
-def check_dashboard(path, spec_names, seen_uids, fail):
+def without_strings(expr):
+    """expr with its string literals emptied (label_replace regexes hold [...])."""
+    return re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+
+
+def call_end(expr, start):
+    """Index just past the call whose name starts at `start` (balanced parentheses,
+    strings skipped)."""
+    depth, i = 0, expr.index("(", start)
+    while i < len(expr):
+        c = expr[i]
+        if c == '"':
+            i = expr.index('"', i + 1)
+            while expr[i - 1] == "\\":
+                i = expr.index('"', i + 1)
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    raise ValueError("unbalanced parentheses")
+
+
+def workload_namings(expr):
+    """Every construction of the `workload` label in expr: the label_replace
+    chain around a label_join into "workload", as text."""
+    for m in re.finditer(r'label_join\(', expr):
+        start = m.start()
+        while True:
+            before = re.search(r'label_replace\(\s*$', expr[:start])
+            if before is None:
+                break
+            start = before.start()
+        text = expr[start:call_end(expr, start)]
+        if '"workload"' in text:
+            yield " ".join(text.split())
+
+
+def check_dashboard(path, spec_names, seen_uids, seen_namings, fail):
     rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
@@ -193,13 +247,27 @@ def check_dashboard(path, spec_names, seen_uids, fail):
     dsv = variables.get("datasource")
     if not dsv or dsv.get("type") != "datasource" or var_query(dsv) != "prometheus":
         fail(f"{where}: needs a `datasource` variable of type datasource with query prometheus")
-    for name in ("job", "instance", "netns"):
+    for name in ("job", "instance", *WORKLOAD_VARS, "netns"):
         v = variables.get(name)
         if not v or v.get("type") != "query":
             fail(f"{where}: needs a `{name}` query variable")
             continue
         if not var_query(v).startswith("label_values("):
             fail(f"{where}: variable {name}: query must be label_values(...), is {var_query(v)!r}")
+    for name, filters in (("namespace", ()), ("pod", FILTER[:1]), ("netns", FILTER)):
+        v = variables.get(name)
+        if not v:
+            continue
+        q = var_query(v).replace(" ", "")
+        if "tcpq_netns_info" not in q:
+            fail(f"{where}: variable {name}: values must come from tcpq_netns_info")
+        for f in filters:
+            if f not in q:
+                fail(f"{where}: variable {name}: query must filter {f} (offered per choice above)")
+        if name in WORKLOAD_VARS and not (v.get("includeAll") and v.get("multi")
+                                          and v.get("allValue") == ".*"):
+            fail(f"{where}: variable {name}: needs multi, includeAll and allValue \".*\" "
+                 f"(All must keep the series without {name}: the host's namespaces)")
     defined = set(variables) | {"__rate_interval", "__interval", "__range", "__interval_ms",
                                 "__range_s", "__range_ms", "__name", "__auto"}
     for name, v in variables.items():
@@ -237,13 +305,14 @@ def check_dashboard(path, spec_names, seen_uids, fail):
                 continue
             if not ds_ok(t.get("datasource")):
                 fail(f"{tw}: datasource must be the `datasource` variable")
-            for r in re.findall(r"\[([^\]]*)\]", expr):
+            for r in re.findall(r"\[([^\]]*)\]", without_strings(expr)):
                 if r != "$__rate_interval":
                     fail(f"{tw}: range [{r}] must be [$__rate_interval]")
             if re.search(r"\b(rate|irate|increase)\s*\(", expr) and "[$__rate_interval]" not in expr:
                 fail(f"{tw}: rate/increase without [$__rate_interval]")
             for var in re.findall(r"\$\{?(\w+)", expr):
-                if var not in defined:
+                # $1 is a label_replace capture group, which Grafana leaves be.
+                if var not in defined and not var.isdigit():
                     fail(f"{tw}: uses undefined variable ${var}")
             for metric, matchers in selectors(expr):
                 if metric not in spec_names:
@@ -256,6 +325,26 @@ def check_dashboard(path, spec_names, seen_uids, fail):
                     fail(f"{tw}: {metric} does not filter netns=~\"$netns\"")
                 if metric.endswith("_bucket") and p.get("type") != "heatmap" and "histogram_quantile" not in expr:
                     fail(f"{tw}: histogram {metric} outside a heatmap must go through histogram_quantile")
+            per_netns = [m for m, _ in selectors(expr) if not NO_NETNS.match(m) and m not in INFO]
+            filtered = any(m in INFO and all(f in (sel or "").replace(" ", "") for f in FILTER)
+                           for m, sel in selectors(expr))
+            if per_netns and not filtered:
+                fail(f"{tw}: {per_netns[0]} is not filtered by the namespace and pod variables "
+                     f"(an info metric's selector with {', '.join(FILTER)})")
+            legend = t.get("legendFormat") or ""
+            if re.search(r"\{\{\s*netns\s*\}\}", legend):
+                fail(f"{tw}: legend shows {{{{netns}}}} (an inode number): use {{{{workload}}}}")
+            namings = list(workload_namings(expr))
+            if "workload" in legend and not namings:
+                fail(f"{tw}: legend shows {{{{workload}}}} but the query does not build it "
+                     f"(label_join ... \"workload\" over an info metric)")
+            for naming in namings:
+                # One rule per info metric, whatever the grouping (a listener,
+                # a port) and wherever the namespace/pod filter sits.
+                key = next((m for m in INFO if m in naming), naming)
+                naming = re.sub(r"topk by \([^)]*\)", "topk by (...)", naming)
+                seen_namings.setdefault(key, {}).setdefault(
+                    naming.replace(", " + ", ".join(FILTER), ""), tw)
         if p.get("type") == "heatmap":
             opts = p.get("options", {})
             if opts.get("calculate") is not False:
@@ -298,9 +387,13 @@ def main():
     failures = []
     if not files:
         failures.append("no dashboards/*.json")
-    seen = set()
+    seen, namings = set(), {}
     for f in files:
-        check_dashboard(f.resolve(), spec_names, seen, failures.append)
+        check_dashboard(f.resolve(), spec_names, seen, namings, failures.append)
+    for key, variants in namings.items():
+        if len(variants) > 1:
+            failures.append(f"`workload` is built {len(variants)} ways from {key}: "
+                            + "; ".join(f"{where}: {text}" for text, where in variants.items()))
     for name in REQUIRED:
         if not any(f.name == name for f in files):
             failures.append(f"dashboards/{name} is missing")

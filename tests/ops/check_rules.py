@@ -7,10 +7,17 @@
 - the description names the labels that identify the problem (netns, addr,
   port for listener metrics; netns for namespace counters; ...), judged by
   the metrics of the expression outside an `unless` clause;
+- per-listener and per-namespace alerts name the workload: their expression
+  is the join of tcpq.rules.yml's header, `(X) * on(K) group_left(LABELS)
+  topk by(K) (1, INFO or on(K) last_over_time(INFO[W])) or on(K) (X)`, with
+  K, LABELS and INFO of JOINS below, W the widest range of X, and the two
+  copies of X identical; the description names every joined label;
 - alerts/tcpq.rules.test.yml tests every alert both firing (non-empty
   exp_alerts) and not firing (exp_alerts: []);
 - alerts/RUNBOOK.md has a heading whose GitHub anchor is each runbook_url
-  anchor; so does README.md once the runbook has been pasted into it.
+  anchor; so does README.md once the runbook has been pasted into it, and
+  README.md's copy (from `## Alert runbook` on) is the runbook itself, each
+  heading one level down.
 
 The rules file is YAML, but Python's standard library has no YAML parser: the
 checks read it line by line, which works because promtool has already
@@ -41,6 +48,52 @@ REQUIRED_LABELS = [
     (re.compile(r"\bup\b"), ("job", "instance")),
 ]
 
+# The workload join by kind of alert (the first two REQUIRED_LABELS
+# patterns): (K, LABELS, INFO).
+JOINS = {
+    0: ("job, instance, netns, addr, port", "namespace, pod, container, process, unit",
+        "tcpq_listener_info"),
+    2: ("job, instance, netns", "namespace, pod", "tcpq_netns_info"),
+}
+WORKLOAD_JOIN = re.compile(
+    r"\((?P<x>.*)\) \* on\((?P<k1>[^)]*)\) group_left\((?P<labels>[^)]*)\)"
+    r" topk by\((?P<k2>[^)]*)\) \(1, (?P<info1>\w+) or on\((?P<k3>[^)]*)\)"
+    r" last_over_time\((?P<info2>\w+)\[(?P<w>\w+)\]\) \)"
+    r" or on\((?P<k4>[^)]*)\) \((?P<y>.*)\)")
+
+
+def seconds(duration: str) -> int:
+    return sum(int(n) * {"s": 1, "m": 60, "h": 3600}[u]
+               for n, u in re.findall(r"(\d+)([smh])", duration))
+
+
+def check_workload_join(where, expr, desc, join, failures):
+    k, labels, info = join
+    m = WORKLOAD_JOIN.fullmatch(" ".join(expr.strip().lstrip("|").split()))
+    if m is None:
+        failures.append(f"{where}: expression is not the workload join of the header "
+                        f"((X) * on(K) group_left(...) topk by(K) (1, INFO or on(K) "
+                        f"last_over_time(INFO[W])) or on(K) (X))")
+        return
+    for key in ("k1", "k2", "k3", "k4"):
+        if m.group(key) != k:
+            failures.append(f"{where}: joins on({m.group(key)}), want on({k})")
+    if m.group("labels") != labels:
+        failures.append(f"{where}: group_left({m.group('labels')}), want group_left({labels})")
+    for key in ("info1", "info2"):
+        if m.group(key) != info:
+            failures.append(f"{where}: joins {m.group(key)}, want {info}")
+    if m.group("x") != m.group("y"):
+        failures.append(f"{where}: the fallback after `or on(...)` is not the same condition "
+                        f"as the joined one:\n  {m.group('x')}\n  {m.group('y')}")
+    ranges = [seconds(r) for r in re.findall(r"\[(\d+[smh])\]", m.group("x"))]
+    if ranges and seconds(m.group("w")) != max(ranges):
+        failures.append(f"{where}: last_over_time window [{m.group('w')}] is not the "
+                        f"condition's widest range")
+    for label in labels.split(", "):
+        if f"$labels.{label}" not in desc:
+            failures.append(f"{where}: description does not name {label} ($labels.{label})")
+
 
 def github_anchor(heading: str) -> str:
     """GitHub's heading anchor: lower case, punctuation dropped, spaces to '-'."""
@@ -57,6 +110,16 @@ def heading_anchors(path: pathlib.Path) -> set:
         elif not in_code and (m := re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)):
             anchors.add(github_anchor(m.group(1)))
     return anchors
+
+
+def runbook_as_pasted(text: str) -> list:
+    """RUNBOOK.md's lines as README.md holds them: headings one level down."""
+    out, in_code = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        out.append("#" + line if not in_code and re.match(r"#+ ", line) else line)
+    return out
 
 
 def parse_alerts(text: str) -> dict:
@@ -110,11 +173,14 @@ def main() -> int:
             # The right-hand side of `unless` only removes series, it gives
             # the alert no labels: leave it out (up to a following `or`).
             labelled = re.sub(r"\bunless\b.*?(?=\bor\b|\Z)", "", expr.group(1), flags=re.S)
-            for pattern, labels in REQUIRED_LABELS:
+            for i, (pattern, labels) in enumerate(REQUIRED_LABELS):
                 if pattern.search(labelled):
                     for label in labels:
                         if f"$labels.{label}" not in desc.group(1):
                             failures.append(f"{where}: description does not name {label} ($labels.{label})")
+                    if i in JOINS:
+                        check_workload_join(where, expr.group(1), desc.group(1), JOINS[i],
+                                            failures)
                     break
 
     tests = TESTS.read_text(encoding="utf-8")
@@ -141,6 +207,17 @@ def main() -> int:
     if not pasted:
         print("check_rules: note: README.md has no runbook sections yet; "
               "runbook_url links will resolve once alerts/RUNBOOK.md is pasted into it")
+    else:
+        want = runbook_as_pasted(RUNBOOK.read_text(encoding="utf-8"))
+        readme = README.read_text(encoding="utf-8").splitlines()
+        start = readme.index(want[0]) if want[0] in readme else None
+        got = readme[start:start + len(want)] if start is not None else []
+        if got != want:
+            diff = next((i for i, (a, b) in enumerate(zip(want, got)) if a != b),
+                        min(len(want), len(got)))
+            failures.append(f"README.md: its copy of {RUNBOOK.name} differs from line "
+                            f"{diff + 1} of the runbook: {want[diff] if diff < len(want) else ''!r}"
+                            f" vs {got[diff] if diff < len(got) else '(missing)'!r}")
 
     for f in failures:
         print(f"FAIL {f}")

@@ -7,18 +7,21 @@ Prometheus HTTP API (/api/v1/query, /api/v1/series); a query that errors,
 returns no series, or returns only NaN (a panel that would draw nothing) is
 reported. With --require-activity a query over rate()/irate()/increase() that
 returns only zeros is reported too: the series exist but nothing happened in
-the window, so the panel proves nothing about the events it counts. A
-variable given a value (--job, --instance, --netns, --var) must also offer
-that value: some label value it returns matches it in full. Standard library
-only.
+the window, so the panel proves nothing about the events it counts. Every
+label a target's legend names ({{workload}}, {{instance}}, ...) must be set
+on every series it returns: a legend never shows an empty name. A variable
+given a value (--job, --instance, --netns, --var) must also offer that value:
+some label value it returns matches it in full. Standard library only.
 
   dashboard_queries.py --url http://127.0.0.1:9090 --job tcpq \\
       [--instance REGEX] [--netns REGEX] [--var port=8080] [--time UNIX] \\
       [--require-activity] [-v]
 
 Variable values go into the queries as written: the dashboards use
-`instance=~"$instance"` and `netns=~"$netns"`, so those take regexes (default
-`.+`, Grafana's "All"); `job` is matched exactly. Grafana's built-ins become
+`instance=~"$instance"` and `netns=~"$netns"`, so those take regexes; `job`
+is matched exactly. A variable not given is "All": its `allValue` as Grafana
+sends it (`.*` for namespace and pod, so that series without them stay),
+else `.+`. Grafana's built-ins become
 $__rate_interval -> --rate-interval (default 1m, four 15 s scrapes),
 $__interval -> 15s, $__range -> 1h.
 
@@ -41,6 +44,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 def substitute(expr, values):
     def repl(m):
         name = m.group(1) or m.group(2)
+        if name.isdigit():
+            return m.group(0)  # label_replace's $1: no variable, Grafana leaves it
         if name not in values:
             raise KeyError(name)
         return values[name]
@@ -87,6 +92,16 @@ def result_problem(data, require_activity=False):
     return None
 
 
+def legend_problem(data, legend):
+    """None if every series carries every label its legend names."""
+    for series in data.get("result") or []:
+        metric = series.get("metric", {}) if isinstance(series, dict) else {}
+        missing = [label for label in legend if not metric.get(label)]
+        if missing:
+            return f"a series lacks the legend's {missing}: {metric}"
+    return None
+
+
 def _nonzero(v):
     try:
         x = float(v)
@@ -117,7 +132,7 @@ def main():
     ap.add_argument("--instance", default=".+", help="value of $instance (regex, default .+)")
     ap.add_argument("--netns", default=".+", help="value of $netns (regex, default .+)")
     ap.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
-                    help="another dashboard variable (repeatable); variables not given default to .+")
+                    help="another dashboard variable (repeatable); variables not given are \"All\": their allValue, else .+")
     ap.add_argument("--rate-interval", default="1m", help="value of $__rate_interval (default 1m)")
     ap.add_argument("--time", help="evaluation time (RFC 3339 or Unix seconds; default: Prometheus' now)")
     ap.add_argument("--timeout", type=float, default=30.0)
@@ -156,24 +171,27 @@ def main():
         dash = json.loads(path.read_text(encoding="utf-8"))
         dvalues = dict(values)
         for v in dash.get("templating", {}).get("list", []):
-            dvalues.setdefault(v.get("name"), ".+")
+            if v.get("name") not in given:
+                dvalues[v.get("name")] = v.get("allValue") or ".+"
 
-        queries = []  # (where, kind, query)
+        queries = []  # (where, kind, query, labels its legend names)
         for v in dash.get("templating", {}).get("list", []):
             if v.get("type") == "query":
                 q = v.get("query")
                 q = q.get("query", "") if isinstance(q, dict) else (q or "")
-                queries.append((f"{path.name}: variable ${v.get('name')}", "variable", q))
+                queries.append((f"{path.name}: variable ${v.get('name')}", "variable", q, []))
 
         def walk(panels):
             for p in panels:
                 for t in p.get("targets", []):
                     if t.get("expr"):
-                        queries.append((f"{path.name}: panel {p.get('title')!r} {t.get('refId')}", "expr", t["expr"]))
+                        legend = re.findall(r"\{\{\s*(\w+)\s*\}\}", t.get("legendFormat") or "")
+                        queries.append((f"{path.name}: panel {p.get('title')!r} {t.get('refId')}",
+                                        "expr", t["expr"], legend))
                 walk(p.get("panels", []))
         walk(dash.get("panels", []))
 
-        for where, kind, q in queries:
+        for where, kind, q, legend in queries:
             checked += 1
             try:
                 expr = substitute(q, dvalues)
@@ -195,7 +213,8 @@ def main():
                 count = len(offered)
             else:
                 data, err = prom.get("/api/v1/query", {"query": expr, **when})
-                problem = err or result_problem(data, args.require_activity and RATE.search(expr))
+                problem = err or result_problem(data, args.require_activity and RATE.search(expr)) \
+                    or legend_problem(data, legend)
                 count = None if err else series_count(data)
             if problem:
                 failed.append(f"{where}: {problem}\n       {' '.join(expr.split())}")

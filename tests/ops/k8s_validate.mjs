@@ -41,6 +41,8 @@ function modelModule(apiVersion, kind) {
 }
 
 const docs = []; // {file, index, obj, node, where, module}
+const kustomizations = []; // {file, obj, where}: kustomize's own kind, no API schema
+const givenFiles = process.argv.slice(2).map((f) => path.relative(ROOT, path.resolve(f)));
 for (const file of process.argv.slice(2)) {
   const rel = path.relative(ROOT, path.resolve(file));
   const text = fs.readFileSync(file, "utf8");
@@ -54,6 +56,10 @@ for (const file of process.argv.slice(2)) {
     const where = `${rel}: doc ${index} (${obj.kind}/${obj.metadata?.name})`;
     if (typeof obj !== "object" || typeof obj.apiVersion !== "string" || typeof obj.kind !== "string") {
       problem(where, "not a Kubernetes object (apiVersion and kind must be strings)");
+      return;
+    }
+    if (obj.apiVersion.startsWith("kustomize.config.k8s.io/")) {
+      kustomizations.push({ file: rel, obj, where: `${rel}: doc ${index} (${obj.kind})` });
       return;
     }
     docs.push({ file: rel, index, obj, node: doc.contents, where, module: modelModule(obj.apiVersion, obj.kind) });
@@ -205,7 +211,7 @@ for (const ds of byKind("DaemonSet")) {
     probe("readinessProbe", "/-/ready");
     probe("livenessProbe", "/-/healthy");
     const args = c.args ?? [];
-    for (const [flag, mountPath] of [["--path.procfs", "/host/proc"], ["--path.run-netns", "/host/run/netns"]]) {
+    for (const [flag, mountPath] of [["--path.procfs", "/host/proc"], ["--path.run-netns", "/host/run/netns"], ["--path.varlog", "/host/var/log"]]) {
       if (!args.includes(`${flag}=${mountPath}`)) problem(cw, `args must include ${flag}=${mountPath}`);
       const m = (c.volumeMounts ?? []).find((vm) => vm.mountPath === mountPath);
       if (!m) problem(cw, `nothing is mounted at ${mountPath}`);
@@ -274,6 +280,24 @@ for (const pr of byKind("PrometheusRule")) {
   }
 }
 
+// The kustomization (kubectl apply -k) lists every other manifest of its
+// directory, and its images: entries name the images the containers use,
+// each giving the image to deploy. kubectl kustomize itself runs in the pod
+// test (tests/integration/test_daemonset_pod.py).
+for (const k of kustomizations) {
+  const dir = path.dirname(k.file);
+  const siblings = givenFiles.filter((f) => path.dirname(f) === dir && f !== k.file).map((f) => path.basename(f)).sort();
+  const listed = [...(k.obj.resources ?? [])].sort();
+  if (listed.join() !== siblings.join()) problem(k.where, `resources [${listed}] must be exactly the other manifests here [${siblings}]`);
+  const images = new Set(docs.filter((d) => path.dirname(d.file) === dir && d.obj.kind === "DaemonSet")
+    .flatMap((d) => d.obj.spec?.template?.spec?.containers ?? []).map((c) => c.image));
+  const named = (k.obj.images ?? []).map((i) => i.name);
+  if ([...images].sort().join() !== [...named].sort().join()) problem(k.where, `images: names [${named}], the containers use [${[...images]}]`);
+  for (const i of k.obj.images ?? []) {
+    if (!i.newName || !i.newTag) problem(k.where, `images: ${i.name} needs newName and newTag (the image to deploy)`);
+  }
+}
+
 // ---------------------------------------------------------------- report
 const files = new Set(docs.map((d) => d.file));
 if (problems.length) {
@@ -283,4 +307,5 @@ if (problems.length) {
   process.exit(1);
 }
 for (const d of docs) console.log(`ok   ${d.where} (${d.module})`);
-console.log(`k8s_validate: ${docs.length} document(s) in ${files.size} file(s) valid`);
+for (const k of kustomizations) console.log(`ok   ${k.where} (resources and images)`);
+console.log(`k8s_validate: ${docs.length + kustomizations.length} document(s) in ${files.size + kustomizations.length} file(s) valid`);

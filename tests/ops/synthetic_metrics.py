@@ -2,8 +2,10 @@
 """Write OpenMetrics text with synthetic tcpq_exporter series, for backfilling a
 throwaway Prometheus (promtool tsdb create-blocks-from openmetrics).
 
-The series follow SPEC.md's names and labels: two network namespaces, two
-listeners, counters that rise, gauges that move, cumulative histograms. They
+The series follow SPEC.md's names and labels: two network namespaces (the
+host's, and a pod's), two listeners in each (in the host's: a systemd
+service's and a hostNetwork pod's), counters that rise, gauges that move,
+cumulative histograms. They
 exist so that tests/ops/dashboard_queries_synthetic_test.sh can prove every
 dashboard query parses and selects data before the real exporter exists; the
 real proof is dashboard_queries.py against Prometheus scraping the exporter.
@@ -19,6 +21,16 @@ STEP = 15
 TIMES = list(range(END - MINUTES * 60, END + 1, STEP))
 BASE = {"job": "tcpq", "instance": "node-a:9715"}
 NETNS = ["4026531840", "4026532301"]
+# tcpq_netns_info's names of each namespace (empty labels are left out, as
+# the exporter does), and tcpq_listener_info's owner of each listener.
+NETNS_NAMES = [{}, {"name": "cni-5a1c0b7e", "pod_uid": "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "container_id": "a1" * 32, "namespace": "shop", "pod": "cart-0"}]
+SHOP = {"process": "java", "container": "server", "container_id": "b2" * 32,
+        "pod": "cart-0", "namespace": "shop"}
+OWNERS = [{"8080": {"process": "nginx", "unit": "nginx.service"},
+           "443": {"process": "nginx", "container": "controller", "container_id": "c3" * 32,
+                   "pod": "ingress-abcde", "namespace": "edge"}},
+          {"8080": SHOP, "443": SHOP}]
 STATES = ["established", "syn_sent", "syn_recv", "fin_wait1", "fin_wait2", "time_wait",
           "close", "close_wait", "last_ack", "listen", "closing"]
 BUCKETS = [2.0 ** e for e in range(-20, 13)]  # ~1 us .. ~1 h, powers of two
@@ -36,10 +48,10 @@ def counter(rate):
 
 for n, ns in enumerate(NETNS, 1):
     L = {"netns": ns}
-    add("tcpq_netns_info", {**L, "name": "" if n == 1 else "pod-a", "pod_uid": "" if n == 1 else "uid-1",
-                            "container_id": ""}, lambda i: 1)
+    add("tcpq_netns_info", {**L, **NETNS_NAMES[n - 1]}, lambda i: 1)
     for addr, port in (("0.0.0.0", "8080"), ("::", "443")):
         LL = {**L, "addr": addr, "port": port}
+        add("tcpq_listener_info", {**LL, **OWNERS[n - 1][port]}, lambda i: 1)
         add("tcpq_listener_accept_queue_length", LL, lambda i, n=n: (i % 10) * n)
         add("tcpq_listener_accept_queue_limit", LL, lambda i: 128)
         add("tcpq_listener_sockets", LL, lambda i: 1)
