@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 
 namespace tcpq::connections {
 namespace {
@@ -197,6 +200,138 @@ TEST(ConnectionsRenderTest, TextIsAligned) {
   EXPECT_EQ(lines[0].find("LOCAL"), lines[1].find("127.0.0.1:80"));
   EXPECT_EQ(lines[0].find("LOCAL"), lines[2].find("[::1]:443"));
   EXPECT_EQ(lines[0].find("RTT(ms)"), lines[1].find("1.500/0.000"));
+}
+
+}  // namespace
+}  // namespace tcpq::connections
+
+namespace tcpq::connections {
+namespace {
+
+// A fake walk_connections over `sockets`: applies the kernel's filter as the
+// BPF program does for what it can (netns, port, max_since), writes 8-byte
+// since_ns values or full records, and notes each filter it ran with.
+class FakeWalk {
+ public:
+  explicit FakeWalk(std::vector<tcpq_connection> sockets)
+      : sockets_(std::move(sockets)) {}
+
+  absl::Status operator()(
+      const tcpq_conn_filter& filter,
+      absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
+    filters.push_back(filter);
+    for (const tcpq_connection& c : sockets_) {
+      const tcpq_walk_socket& s = c.socket;
+      if ((filter.netns != 0 && s.netns != filter.netns) ||
+          (filter.port != 0 && s.local_port != filter.port) ||
+          (filter.max_since_ns != 0 &&
+           (s.since_ns == 0 || s.since_ns > filter.max_since_ns))) {
+        continue;
+      }
+      if (filter.since_only) {
+        chunk({reinterpret_cast<const uint8_t*>(&s.since_ns), 8});
+      } else {
+        chunk({reinterpret_cast<const uint8_t*>(&c), sizeof(c)});
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  std::vector<tcpq_conn_filter> filters;
+
+ private:
+  std::vector<tcpq_connection> sockets_;
+};
+
+TEST(ConnectionsEndpointTest, TwoPassesKeepTheOldest) {
+  std::vector<tcpq_connection> sockets;
+  for (uint64_t i = 1; i <= 50; ++i) {
+    sockets.push_back(
+        Raw(TCPQ_TCP_ESTABLISHED, "127.0.0.1", 80, "127.0.0.2", i, i * 1000));
+  }
+  FakeWalk walk(sockets);
+  Endpoint endpoint(
+      [&](const tcpq_conn_filter& f,
+          absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
+        return walk(f, chunk);
+      },
+      nullptr);
+  const Response r = endpoint.Handle("limit=3&port=80");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "application/json");
+  // The oldest are the smallest since_ns: cookies 1, 2, 3 in that order.
+  const size_t c1 = r.body.find("\"cookie\":1}");
+  const size_t c2 = r.body.find("\"cookie\":2}");
+  const size_t c3 = r.body.find("\"cookie\":3}");
+  EXPECT_NE(c1, std::string::npos);
+  EXPECT_LT(c1, c2);
+  EXPECT_LT(c2, c3);
+  EXPECT_EQ(r.body.find("\"cookie\":4}"), std::string::npos);
+  ASSERT_EQ(walk.filters.size(), 2u);
+  EXPECT_EQ(walk.filters[0].since_only, 1);
+  EXPECT_EQ(walk.filters[1].since_only, 0);
+  EXPECT_EQ(walk.filters[1].max_since_ns, 3000u);  // the 3rd oldest
+  EXPECT_EQ(walk.filters[1].port, 80);
+}
+
+TEST(ConnectionsEndpointTest, IdentityFiltersTakeOnePassAndBadQueries400) {
+  FakeWalk walk({Raw(TCPQ_TCP_ESTABLISHED, "127.0.0.1", 80, "127.0.0.2", 1, 5),
+                 Raw(TCPQ_TCP_ESTABLISHED, "127.0.0.1", 80, "127.0.0.2", 2, 6,
+                     /*netns=*/2)});
+  Endpoint endpoint(
+      [&](const tcpq_conn_filter& f,
+          absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
+        return walk(f, chunk);
+      },
+      [] {
+        return [](const tcpq_connection& c) {
+          return Identity{"shop", c.socket.netns == 1 ? "web-0" : "web-1", ""};
+        };
+      });
+  const Response r = endpoint.Handle("pod=web-1&format=text");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("web-1"));
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr("web-0")));
+  EXPECT_EQ(walk.filters.size(), 1u);
+  const Response bad = endpoint.Handle("limit=x");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body, "limit must be 1-10000, got \"x\"\n");
+}
+
+TEST(ConnectionsEndpointTest, ASecondRequestWhileOneRunsGets429) {
+  absl::Notification walking, release;
+  std::atomic<int> walks{0};
+  Endpoint endpoint(
+      [&](const tcpq_conn_filter&,
+          absl::FunctionRef<void(std::span<const uint8_t>)>) {
+        if (walks++ == 0) {  // the first request's first pass waits
+          walking.Notify();
+          release.WaitForNotification();
+        }
+        return absl::OkStatus();
+      },
+      nullptr);
+  std::thread first([&] { EXPECT_EQ(endpoint.Handle("").status, 200); });
+  walking.WaitForNotification();
+  const Response second = endpoint.Handle("");
+  EXPECT_EQ(second.status, 429);
+  EXPECT_THAT(second.body, HasSubstr("another /connections request"));
+  release.Notify();
+  first.join();
+  // And the next one runs again (released at once).
+  EXPECT_EQ(endpoint.Handle("").status, 200);
+}
+
+TEST(ConnectionsEndpointTest, AWalkThatCannotRunIs503) {
+  Endpoint endpoint(
+      [](const tcpq_conn_filter&,
+         absl::FunctionRef<void(std::span<const uint8_t>)>) {
+        return absl::UnavailableError("BPF is off: no BTF");
+      },
+      nullptr);
+  const Response r = endpoint.Handle("");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, "BPF is off: no BTF\n");
 }
 
 }  // namespace
