@@ -10,8 +10,6 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <iterator>
-#include <tuple>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -469,50 +467,16 @@ absl::Status Drain(const bpf_map* map,
 }  // namespace
 
 absl::StatusOr<WalkAggregates> Programs::WalkAggregated(
-    const std::vector<tcpq_walk_port_key>& listening) {
+    const std::vector<uint16_t>& listening_ports) {
   if (!can_walk(TCPQ_HOOK_WALK)) {
     return absl::FailedPreconditionError(
         absl::StrCat(HookName(TCPQ_HOOK_WALK), " is not attached"));
   }
-  std::vector<tcpq_walk_port_key> wanted = listening;
-  const auto less = [](const tcpq_walk_port_key& a,
-                       const tcpq_walk_port_key& b) {
-    return std::tie(a.netns, a.port) < std::tie(b.netns, b.port);
-  };
-  std::sort(wanted.begin(), wanted.end(), less);
-  wanted.erase(std::unique(wanted.begin(), wanted.end(),
-                           [&](const auto& a, const auto& b) {
-                             return !less(a, b) && !less(b, a);
-                           }),
-               wanted.end());
-  // Listeners change seldom: only the difference is written.
-  std::vector<tcpq_walk_port_key> gone, added;
-  std::set_difference(walk_ports_.begin(), walk_ports_.end(), wanted.begin(),
-                      wanted.end(), std::back_inserter(gone), less);
-  std::set_difference(wanted.begin(), wanted.end(), walk_ports_.begin(),
-                      walk_ports_.end(), std::back_inserter(added), less);
-  const int ports_fd = bpf_map__fd(skel_->maps.walk_ports);
-  for (tcpq_walk_port_key key : gone) {
-    key.pad = 0;
-    if (bpf_map_delete_elem(ports_fd, &key) != 0 && errno != ENOENT) {
-      walk_ports_.clear();  // unknown now: rewritten next time
-      return Errno("deleting from BPF map walk_ports", errno);
-    }
-  }
-  const uint8_t one = 1;
-  for (tcpq_walk_port_key key : added) {
-    key.pad = 0;
-    if (bpf_map_update_elem(ports_fd, &key, &one, BPF_ANY) != 0) {
-      walk_ports_.clear();
-      return Errno("writing BPF map walk_ports", errno);
-    }
-  }
-  walk_ports_ = std::move(wanted);
   std::memset(skel_->bss->walk_port_bits, 0,
               sizeof(skel_->bss->walk_port_bits));
-  for (const tcpq_walk_port_key& key : walk_ports_) {
-    skel_->bss->walk_port_bits[key.port >> 3] |=
-        static_cast<uint8_t>(1u << (key.port & 7));
+  for (const uint16_t port : listening_ports) {
+    skel_->bss->walk_port_bits[port >> 3] |=
+        static_cast<uint8_t>(1u << (port & 7));
   }
 
   WalkAggregates result;

@@ -91,10 +91,11 @@ class Programs {
       absl::FunctionRef<void(std::span<const uint8_t>)> chunk);
 
   // One pass of walk_sockets over every namespace, counting as peers the
-  // ESTABLISHED sockets on `listening` ports (server side); its aggregates
-  // are read and the maps cleared for the next pass. One caller at a time.
+  // ESTABLISHED sockets on `listening_ports` (server side, any namespace);
+  // its aggregates are read and the maps cleared for the next pass. One
+  // caller at a time.
   absl::StatusOr<WalkAggregates> WalkAggregated(
-      const std::vector<tcpq_walk_port_key>& listening);
+      const std::vector<uint16_t>& listening_ports);
 
   // Counts the full sockets of the calling thread's network namespace into
   // the socket gauge (iter/tcp only walks the namespace of the thread that
@@ -125,8 +126,6 @@ class Programs {
   std::array<bpf_link*, TCPQ_HOOKS> links_{};
   std::array<Attachment, TCPQ_HOOKS> attachment_{};
   int ncpus_ = 0;
-  // What walk_ports holds, sorted (WalkAggregated's caller only).
-  std::vector<tcpq_walk_port_key> walk_ports_;
 };
 
 }  // namespace tcpq::bpf

@@ -83,14 +83,6 @@ struct {
 /* What walk_sockets aggregates (see tcpq.h); user space clears them. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, TCPQ_MAX_WALK_PORTS);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, struct tcpq_walk_port_key);
-  __type(value, __u8);
-} walk_ports SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, TCPQ_MAX_WALK_OLDEST);
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, struct tcpq_walk_state_key);
@@ -118,8 +110,8 @@ struct {
  * thread runs that program: plain loads and stores. */
 __u64 walk_seen = 0;
 struct tcpq_walk_slot walk_slots[TCPQ_WALK_SLOTS] = {};
-/* Bit p set: some namespace listens on port p (walk_ports' ports), so a
- * socket on another port is a client's without a hash lookup. */
+/* Bit p set: some namespace listened on port p at the previous pass; a
+ * socket on another port is a client's. */
 __u8 walk_port_bits[65536 / 8] = {};
 
 static const struct tcpq_netns_stats zero_stats;
@@ -493,8 +485,6 @@ int walk_sockets(struct bpf_iter__bpf_sk_storage_map *ctx) {
     return 0;
   __u16 p = rec.local_port;
   if (!(walk_port_bits[(p >> 3) & 8191] & (1 << (p & 7)))) return 0;
-  struct tcpq_walk_port_key port = {.netns = rec.netns, .port = p};
-  if (!bpf_map_lookup_elem(&walk_ports, &port)) return 0; /* a client's */
   fill_walk_detail(&rec, sk);
   bool queued = rec.flags & TCPQ_WALK_NO_SOCKET;
   struct tcpq_walk_peer_key peer = {};

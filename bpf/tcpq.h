@@ -137,13 +137,11 @@ struct tcpq_walk_socket {
  * a record per socket would cost O(sockets^2) (300 ms of CPU at 90k sockets
  * here); with almost nothing written, one read() walks everything.
  *
- * Listening ports, filled by user space from the previous pass's listeners:
- * only ESTABLISHED sockets on one of them (server side) count as peers. */
-struct tcpq_walk_port_key {
-  __u32 netns;
-  __u16 port; /* host byte order */
-  __u16 pad;  /* always 0 */
-};
+ * Only ESTABLISHED sockets on a listening port (server side) count as peers:
+ * user space sets the ports of the previous pass's listeners, of every
+ * namespace, in walk_port_bits (global data). A client socket whose port
+ * some other namespace listens on costs map entries user space then drops
+ * (it ties entries to listeners of their own namespace). */
 /* Oldest since_ns per namespace and state (walk_oldest). */
 struct tcpq_walk_state_key {
   __u32 netns;
@@ -178,7 +176,6 @@ struct tcpq_walk_slot {
   __u32 used;
   __u64 oldest[TCPQ_STATES]; /* since_ns; 0: none */
 };
-#define TCPQ_MAX_WALK_PORTS 65536
 #define TCPQ_MAX_WALK_OLDEST 65536
 #define TCPQ_MAX_WALK_QUEUED 65536
 #define TCPQ_MAX_WALK_PEERS 262144

@@ -134,12 +134,13 @@ Summary Summarize(const bpf::WalkAggregates& pass, uint64_t now_ns,
   return summary;
 }
 
-std::vector<tcpq_walk_port_key> ListeningPorts(
-    const bpf::WalkAggregates& pass) {
-  std::vector<tcpq_walk_port_key> ports;
+std::vector<uint16_t> ListeningPorts(const bpf::WalkAggregates& pass) {
+  std::vector<uint16_t> ports;
   for (const tcpq_walk_socket& s : pass.listeners) {
-    ports.push_back({s.netns, s.local_port, 0});
+    ports.push_back(s.local_port);
   }
+  std::sort(ports.begin(), ports.end());
+  ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
   return ports;
 }
 

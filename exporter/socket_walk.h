@@ -68,8 +68,8 @@ inline constexpr uint32_t kAgedStates[] = {
 Summary Summarize(const bpf::WalkAggregates& pass, uint64_t now_ns,
                   const Options& options);
 
-// The (namespace, port) of every listener of a pass: the server-side ports
-// the next pass counts peers on.
-std::vector<tcpq_walk_port_key> ListeningPorts(const bpf::WalkAggregates& pass);
+// The ports of every listener of a pass, sorted, each once: the server-side
+// ports the next pass counts peers on.
+std::vector<uint16_t> ListeningPorts(const bpf::WalkAggregates& pass);
 
 }  // namespace tcpq::socket_walk

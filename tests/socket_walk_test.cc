@@ -48,9 +48,9 @@ class Pass {
   void Add(const tcpq_walk_socket& s) { sockets_.push_back(s); }
   bpf::WalkAggregates Fold() const {
     bpf::WalkAggregates pass;
-    std::map<std::pair<uint32_t, uint16_t>, bool> ports;
+    std::map<uint16_t, bool> ports;  // any namespace, as the bitmap
     for (const tcpq_walk_socket& s : sockets_) {
-      if (s.state == TCPQ_TCP_LISTEN) ports[{s.netns, s.local_port}] = true;
+      if (s.state == TCPQ_TCP_LISTEN) ports[s.local_port] = true;
     }
     std::map<std::pair<uint32_t, uint32_t>, uint64_t> oldest;
     std::map<std::vector<uint8_t>,
@@ -73,7 +73,7 @@ class Pass {
           (s.state == TCPQ_TCP_ESTABLISHED || s.state == TCPQ_TCP_SYN_RECV ||
            s.state == TCPQ_TCP_CLOSE_WAIT);
       if ((s.state != TCPQ_TCP_ESTABLISHED && !queued_here) ||
-          !ports.contains({s.netns, s.local_port})) {
+          !ports.contains(s.local_port)) {
         continue;
       }
       tcpq_walk_peer_key key{};

@@ -255,15 +255,10 @@ class SocketsCollector : public Collector {
     if (walked.ok()) {
       // Peers are counted on the listening ports of the previous pass: when
       // listeners appeared, walk again at once so that theirs count too.
-      std::vector<tcpq_walk_port_key> listening =
-          socket_walk::ListeningPorts(*walked);
+      std::vector<uint16_t> listening = socket_walk::ListeningPorts(*walked);
       const bool new_ports =
-          std::any_of(listening.begin(), listening.end(), [&](auto& port) {
-            return std::none_of(
-                listening_.begin(), listening_.end(), [&](auto& known) {
-                  return known.netns == port.netns && known.port == port.port;
-                });
-          });
+          !std::includes(listening_.begin(), listening_.end(),
+                         listening.begin(), listening.end());
       listening_ = std::move(listening);
       if (new_ports) walked = shared_.programs()->WalkAggregated(listening_);
     }
@@ -285,7 +280,7 @@ class SocketsCollector : public Collector {
   }
 
   // The walker thread's: the listening ports of the last pass.
-  std::vector<tcpq_walk_port_key> listening_;
+  std::vector<uint16_t> listening_;  // sorted
   SharedBpf& shared_;
   const absl::Duration interval_;
   const socket_walk::Options options_;
