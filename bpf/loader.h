@@ -35,13 +35,17 @@ enum class Attachment { kNone, kTpBtf, kRawTp, kIter };
 absl::string_view AttachmentName(Attachment attachment);
 
 struct LoadOptions {
-  bool allow_tp_btf = true;       // false: raw_tp only (tests the fallback)
-  std::vector<std::string> skip;  // HookName()s to treat as missing (tests)
-  // HookName()s whose tp_btf program is made to fail loading, as on a kernel
-  // without that BTF tracepoint: they fall back to raw_tp (tests).
-  std::vector<std::string> break_tp_btf;
   bool histograms_by_netns = false;  // per-namespace histograms
-  uint32_t max_netns = 0;  // bound of netns_stats; 0: TCPQ_MAX_NETNS (tests)
+
+  // Test seam: what the integration tests (tests/integration/test_bpf.py)
+  // set through the TCPQ_BPF_* environment variables (bpf_shared.cc) to
+  // play kernels this machine is not. Production leaves them as they are.
+  bool allow_tp_btf = true;       // false: raw_tp only (the fallback)
+  std::vector<std::string> skip;  // HookName()s to treat as missing
+  // HookName()s whose tp_btf program is made to fail loading, as on a kernel
+  // without that BTF tracepoint: they fall back to raw_tp.
+  std::vector<std::string> break_tp_btf;
+  uint32_t max_netns = 0;  // bound of netns_stats; 0: TCPQ_MAX_NETNS
 };
 
 // Map names of tcpq_bpf_map_update_failures_total, indexed by TCPQ_MAP_*

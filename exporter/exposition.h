@@ -1,9 +1,10 @@
 #pragma once
 
 // The Prometheus text exposition format (0.0.4), written straight into one
-// string. prometheus-cpp's TextSerializer goes through an ostream and took
-// 17 ms for the ~10k series of 100 namespaces, most of a scrape; this writes
-// the same bytes (tests/exposition_test.cc compares the two) in a fraction.
+// string. prometheus-cpp's TextSerializer goes through an ostream and takes
+// 7.9 to 9.4 ms for the ~11k series of 100 namespaces; this writes the same
+// bytes (tests/exposition_test.cc compares the two) in 1.7 to 2.5 ms
+// (build/bench/exposition_bench).
 
 #include <cstddef>
 #include <string>

@@ -84,14 +84,6 @@ absl::StatusOr<std::vector<MibSection>> ParseMibText(absl::string_view text) {
   return sections;
 }
 
-const MibSection* FindSection(const std::vector<MibSection>& sections,
-                              absl::string_view name) {
-  for (const MibSection& section : sections) {
-    if (section.name == name) return &section;
-  }
-  return nullptr;
-}
-
 absl::StatusOr<MibSection> ParseMibSection(absl::string_view text,
                                            absl::string_view file,
                                            absl::string_view name) {

@@ -27,9 +27,6 @@ struct MibSection {
 // scrape never exports a half-parsed, misaligned set.
 absl::StatusOr<std::vector<MibSection>> ParseMibText(absl::string_view text);
 
-// The section called `name`, or nullptr.
-const MibSection* FindSection(const std::vector<MibSection>& sections,
-                              absl::string_view name);
 
 // Section `name` of the text of /proc/net/<file> ("netstat" or "snmp"); an
 // empty section when the kernel has none (absent, not zero). A malformed

@@ -24,7 +24,9 @@ run_target() {  # run_target NAME: exit status of the fuzzer
 targets=()
 for corpus in fuzz/corpus/*/; do targets+=("$(basename "$corpus")"); done
 # Only the fuzz targets: the exporter itself is built and tested elsewhere.
-CC=clang CXX=clang++ scripts/build.sh build-fuzz -DTCPQ_FUZZ=ON -DBUILD_TESTING=OFF \
+# RelWithDebInfo: -g for the stack trace of a crash.
+CC=clang CXX=clang++ scripts/build.sh build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DTCPQ_FUZZ=ON -DBUILD_TESTING=OFF \
   -- "${targets[@]/#/fuzz_}"
 
 declare -A pids

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages tcpq_exporter needs, then builds CivetWeb
-# from Debian's source package (scripts/build-civetweb.sh). Idempotent; needs
-# root (or sudo).
+# Installs every Debian 12 package tcpq_exporter needs to build, run, test
+# and benchmark (every tool any test uses is here, so that CI, where a skipped
+# check fails, never lacks one), then builds CivetWeb from Debian's source
+# package (scripts/build-civetweb.sh). Idempotent; needs root (or sudo).
 #   scripts/install-deps.sh          build, run and test (what CI needs)
 #   scripts/install-deps.sh build    only what building the exporter needs:
 #                                    deploy/Dockerfile's build stage runs this
@@ -18,6 +19,8 @@ build_packages=(
   libcivetweb-dev dpkg-dev
   # --web.config.file: YAML parser, OpenSSL (TLS under civetweb), libxcrypt (bcrypt)
   libyaml-cpp-dev libssl-dev libcrypt-dev
+  # the image's build stage compiles through it (deploy/Dockerfile)
+  ccache
 )
 # Developing and testing it on the host.
 test_packages=(
@@ -29,7 +32,14 @@ test_packages=(
   # tests/integration/test_daemonset_pod.py): podman with runc and its pause
   # image, mmdebstrap for the Debian base image, a local registry to push to
   podman runc catatonit mmdebstrap docker-registry
+  # tests/ops/deploy_files_test.sh: systemd-analyze, ldd, dpkg -S, apt-cache
+  systemd libc-bin dpkg apt
+  # bench/scrape_bench.py: the node_exporter to compare with
+  prometheus-node-exporter
 )
+# Packages whose service the install enables; none may keep running (the
+# tests and benchmarks start their own, on ports of their choosing).
+services=(prometheus prometheus-alertmanager prometheus-node-exporter docker-registry)
 # Debian 12's kubectl (1.20, kustomize v2) renders the manifests in the pod
 # test. Where another package owns /usr/bin/kubectl (the CI machines ship
 # Google's), the Debian package is unpacked beside it instead, where
@@ -75,13 +85,19 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# deploy_files_test looks the Dockerfile's packages up in the apt lists.
+if ! apt-cache show libc6 > /dev/null 2>&1; then
+  echo "install-deps: no apt package lists, updating them"
+  "${sudo_cmd[@]}" apt-get update -qq
+  lists_updated=1
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
   unpack_kubectl "$@"
   exec scripts/build-civetweb.sh
 fi
 echo "install-deps: installing ${missing[*]}"
-"${sudo_cmd[@]}" apt-get update -qq
+[ -n "${lists_updated:-}" ] || "${sudo_cmd[@]}" apt-get update -qq
 # Debian's prometheus and docker-registry packages start their services on
 # install; policy-rc.d keeps them from doing so (the tests start their own).
 if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -91,6 +107,18 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
   "${missing[@]}" > /dev/null
+# policy-rc.d kept the services from starting now, but they stay enabled for
+# the next boot, where node_exporter would take port 9100 that
+# bench/scrape_bench.py uses. Disable and stop (if one runs anyway) only the
+# services of packages installed just now: an existing setup is left alone.
+for service in "${services[@]}"; do
+  printf '%s\n' "${missing[@]}" | grep -qx "$service" || continue
+  if [ -d /run/systemd/system ]; then
+    "${sudo_cmd[@]}" systemctl disable --now "$service.service" > /dev/null 2>&1 || true
+  elif [ -x "/etc/init.d/$service" ]; then  # no systemd (a container)
+    "${sudo_cmd[@]}" "/etc/init.d/$service" stop > /dev/null 2>&1 || true
+  fi
+done
 unpack_kubectl "$@"
 echo "install-deps: done"
 scripts/build-civetweb.sh

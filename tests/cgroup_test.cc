@@ -41,6 +41,18 @@ TEST(CgroupTest, HybridSystemdDriverReadsTheUnifiedLine) {
   EXPECT_EQ(ParseCgroup(text), (CgroupIdentity{kUid, kId, ""}));
 }
 
+TEST(CgroupTest, SeenFromAContainersOwnCgroupNamespace) {
+  // A reader in a private cgroup namespace (containerd's default on cgroup
+  // v2) sees other processes' paths relative to its own cgroup.
+  const std::string text =
+      S("0::/../../kubepods-burstable-pod3f7d1c2a_1b2c_4d5e_8f90_123456789abc"
+        ".slice/cri-containerd-") +
+      kId + ".scope\n";
+  EXPECT_EQ(ParseCgroup(text), (CgroupIdentity{kUid, kId, ""}));
+  EXPECT_EQ(ParseCgroup("0::/../../../system.slice/nginx.service\n"),
+            (CgroupIdentity{"", "", "nginx.service"}));
+}
+
 TEST(CgroupTest, GuaranteedPodWithCrio) {
   const std::string text =
       S("0::/kubepods.slice/"

@@ -25,6 +25,15 @@ const double* Field(const MibSection& section, absl::string_view name) {
   return nullptr;
 }
 
+// The section called `name`, or nullptr.
+const MibSection* FindSection(const std::vector<MibSection>& sections,
+                              absl::string_view name) {
+  for (const MibSection& section : sections) {
+    if (section.name == name) return &section;
+  }
+  return nullptr;
+}
+
 TEST(SnmpParserTest, SectionOfAFile) {
   absl::StatusOr<MibSection> tcp =
       ParseMibSection(Fixture("snmp_6.18.txt"), "snmp", "Tcp");

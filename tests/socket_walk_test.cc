@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <cstring>
 #include <map>
 #include <span>
@@ -53,10 +54,12 @@ class Pass {
       if (s.state == TCPQ_TCP_LISTEN) ports[s.local_port] = true;
     }
     std::map<std::pair<uint32_t, uint32_t>, uint64_t> oldest;
-    std::map<std::vector<uint8_t>,
+    // Keyed by their bytes, as the BPF hash maps are.
+    std::map<std::array<uint8_t, sizeof(tcpq_walk_endpoint)>,
              std::pair<tcpq_walk_endpoint, tcpq_walk_queue>>
         queued;
-    std::map<std::vector<uint8_t>, std::pair<tcpq_walk_peer_key, uint64_t>>
+    std::map<std::array<uint8_t, sizeof(tcpq_walk_peer_key)>,
+             std::pair<tcpq_walk_peer_key, uint64_t>>
         peers;
     for (const tcpq_walk_socket& s : sockets_) {
       ++pass.sockets;
@@ -82,9 +85,9 @@ class Pass {
       key.local.port = s.local_port;
       key.local.family = s.family;
       if (queued_here) {
-        const auto* b = reinterpret_cast<const uint8_t*>(&key.local);
-        auto& [endpoint, q] =
-            queued[std::vector<uint8_t>(b, b + sizeof(key.local))];
+        std::array<uint8_t, sizeof(tcpq_walk_endpoint)> bytes;
+        std::memcpy(bytes.data(), &key.local, bytes.size());
+        auto& [endpoint, q] = queued[bytes];
         endpoint = key.local;
         ++q.count;
         if (s.since_ns != 0 &&
@@ -94,8 +97,9 @@ class Pass {
       }
       if (s.state == TCPQ_TCP_ESTABLISHED) {
         std::memcpy(key.remote, s.remote_addr, 16);
-        const auto* b = reinterpret_cast<const uint8_t*>(&key);
-        auto& [k, n] = peers[std::vector<uint8_t>(b, b + sizeof(key))];
+        std::array<uint8_t, sizeof(tcpq_walk_peer_key)> bytes;
+        std::memcpy(bytes.data(), &key, bytes.size());
+        auto& [k, n] = peers[bytes];
         k = key;
         ++n;
       }

@@ -160,15 +160,22 @@ def listen_port(container):
     raise AssertionError(f"no --web.listen-address in {container.get('args')}")
 
 
-def for_podman(pod, port, drop_capability=None, limits=True):
+def for_podman(pod, port, drop_capability=None, limits=True, host_paths=None):
     """What podman kube play needs changed, and nothing else:
     - no `ports:`: podman refuses port mappings in a hostNetwork pod (they
       only reserve the node port in Kubernetes);
     - `port`, not the manifest's, everywhere the manifest names its port
       (listen address, probes): other exporters may hold 9715 on this host;
     - optionally one added capability removed, or the resource limits
-      lifted (for measuring what the exporter uses)."""
+      lifted (for measuring what the exporter uses);
+    - optionally a hostPath volume's node directory replaced ({manifest path:
+      test path}), e.g. a kubelet-style /var/log the test made."""
     pod = copy.deepcopy(pod)
+    for old, new in (host_paths or {}).items():
+        volumes = [v for v in pod["spec"]["volumes"] if v.get("hostPath", {}).get("path") == old]
+        if len(volumes) != 1:
+            raise AssertionError(f"no single hostPath volume of {old} in the manifest")
+        volumes[0]["hostPath"]["path"] = new
     (container,) = pod["spec"]["containers"]
     manifest_port = listen_port(container)
     declared = {p["containerPort"] for p in container.pop("ports", [])}

@@ -28,7 +28,7 @@ def require_root(test):
     if os.geteuid() != 0:
         raise unittest.SkipTest("needs root for network namespaces and sock_diag")
     if shutil.which("ip") is None:
-        raise unittest.SkipTest("needs iproute2's ip")
+        raise unittest.SkipTest("needs ip (Debian package iproute2)")
 
 
 def parse_exposition(text):
@@ -148,15 +148,19 @@ class ProcessNetns:
     entry (what a pod's looks like from /proc): workload.py ARGS under
     `unshare --net`, loopback up. Found through /proc/<pid>/ns/net only."""
 
-    def __init__(self, *workload_args):
+    def __init__(self, *workload_args, cgroup=None):
+        """`cgroup`: a Cgroup to start it in (None: the caller's)."""
         self.args = [str(a) for a in workload_args]
+        self.cgroup = cgroup
 
     def __enter__(self):
         # unshare and sh exec: the Popen's pid ends up the workload itself.
-        self.proc = subprocess.Popen(
-            ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"',
-             sys.executable, os.path.join(HERE, "workload.py"), *self.args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        argv = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"',
+                sys.executable, os.path.join(HERE, "workload.py"), *self.args]
+        if self.cgroup is not None:
+            argv = self.cgroup.command(argv)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
         line = self.proc.stdout.readline()
         if not line or not json.loads(line).get("ready"):
             self.proc.kill()
@@ -435,15 +439,128 @@ def host_netns():
     return str(os.stat("/proc/self/ns/net").st_ino)
 
 
+STRICT = os.environ.get("CI") == "true"
+
+
+class CheckResult(unittest.TextTestResult):
+    """Records each test method as one check: pass, fail or skip (with its
+    reason). With CI=true a skip is a failure naming what was missing: CI
+    installs everything the tests need (scripts/install-deps.sh), so a skip
+    there hides a broken machine."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.outcomes = []  # (status, test or fixture, reason)
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self.outcomes.append(("pass", test, ""))
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self.outcomes.append(("fail", test, _first_line(err)))
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self.outcomes.append(("fail", test, _first_line(err)))
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:  # a passing subtest leaves the outcome to its test
+            self.outcomes.append(("fail", test, _first_line(err)))
+
+    def addSkip(self, test, reason):
+        if STRICT:
+            try:
+                raise AssertionError(f"CI=true forbids skipping: {reason}") from None
+            except AssertionError:
+                self.addFailure(test, sys.exc_info())
+            return
+        super().addSkip(test, reason)
+        self.outcomes.append(("skip", test, reason))
+
+
+def _first_line(err):
+    lines = str(err[1]).strip().splitlines()
+    return f"{err[0].__name__}: {lines[0] if lines else ''}"
+
+
+def _test_ids(suite):
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from _test_ids(item)
+        else:
+            yield item.id()
+
+
+_FIXTURE = re.compile(r"^(?:setUpClass|setUpModule) \((.+)\)$")
+
+
+class CheckRunner(unittest.TextTestRunner):
+    """Notes the id of every test before running them (a suite drops its
+    tests as they finish)."""
+    resultclass = CheckResult
+
+    def run(self, test):
+        self.ids = list(_test_ids(test))
+        return super().run(test)
+
+
+def checks(ids, outcomes):
+    """[(status, test id, reason)], one per test id, in order.
+    The worst outcome of a test wins (a failing subtest fails it). A skip or
+    failure of setUpClass / setUpModule counts for each test it kept from
+    running; any other fixture outcome (tearDownClass) is a check of its
+    own."""
+    rank = {"pass": 0, "skip": 1, "fail": 2}
+    by_id, extra = {}, []
+    for status, test, reason in outcomes:
+        if isinstance(test, unittest.TestCase):
+            targets = [test.id()]
+        else:  # a class or module fixture (unittest's _ErrorHolder)
+            m = _FIXTURE.match(str(test))
+            scope = m.group(1) + "." if m else None
+            targets = [i for i in ids if scope and i.startswith(scope)
+                       and i not in by_id]
+            if not targets:
+                extra.append((status, str(test), reason))
+                continue
+        for i in targets:
+            if i not in by_id or rank[status] > rank[by_id[i][0]]:
+                by_id[i] = (status, reason)
+    never_ran = [(i, ("fail", "never ran")) for i in ids if i not in by_id]
+    ordered = [(i, by_id[i]) for i in ids if i in by_id] + never_ran
+    return [(status, i.removeprefix("__main__."), reason)
+            for i, (status, reason) in ordered] + extra
+
+
+def write_checks(results):
+    """One line per check, "STATUS<TAB>NAME<TAB>REASON", to $TCPQ_CHECKS_FILE
+    (CTest sets it; scripts/summarize_junit.py adds the lines up)."""
+    path = os.environ.get("TCPQ_CHECKS_FILE")
+    if not path:
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        for status, name, reason in results:
+            reason = " ".join(reason.split())
+            f.write(f"{status}\t{name}\t{reason}\n")
+
+
 def main():
-    """Runs the calling test module; exit 77 (CTest: skipped) when every test
-    was skipped, so a test that could not run is never reported as passed."""
-    program = unittest.main(module="__main__", exit=False, verbosity=2)
-    result = program.result
-    if not result.wasSuccessful():
+    """Runs the calling test module, each test method one check. Exit 1 when
+    a check failed, 77 (CTest: skipped) when every check was skipped, so a
+    test that could not run is never reported as passed."""
+    runner = CheckRunner(verbosity=2)
+    program = unittest.main(module="__main__", exit=False, testRunner=runner)
+    results = checks(runner.ids, program.result.outcomes)
+    write_checks(results)
+    count = {s: sum(1 for r in results if r[0] == s) for s in ("pass", "fail", "skip")}
+    for status, name, reason in results:
+        if status == "skip":
+            print(f"SKIPPED {name}: {reason}", file=sys.stderr)
+    print(f"checks: {count['pass']} passed, {count['fail']} failed, "
+          f"{count['skip']} skipped", file=sys.stderr)
+    if count["fail"] or not results:
         sys.exit(1)
-    if result.testsRun > 0 and len(result.skipped) == result.testsRun:
-        for test, reason in result.skipped:
-            print(f"SKIPPED {test.id()}: {reason}", file=sys.stderr)
-        sys.exit(77)
-    sys.exit(0)
+    sys.exit(77 if count["skip"] == len(results) else 0)

@@ -549,7 +549,7 @@ class BpfTest(unittest.TestCase):
             self.skipTest("TCPQ_EXPORTER is not set (run through ctest)")
         nr_bpf = {"x86_64": 321, "aarch64": 280}.get(platform.machine())
         if nr_bpf is None:
-            self.skipTest(f"no bpf syscall number for {platform.machine()}")
+            self.skipTest(f"the bpf() syscall number of {platform.machine()} is not in the test")
         port = free_port()
         proc = subprocess.Popen(
             [binary, f"--web.listen-address=127.0.0.1:{port}"],

@@ -15,11 +15,13 @@ import subprocess
 import tempfile
 import unittest
 import urllib.request
+import uuid
 
 import kube_pod
 from kube_pod import PROBE_OK, PlayedPod, Registry, podman
-from tcpq_testlib import (Netns, ProcessNetns, capabilities, free_port, main, one,
-                          parse_exposition, require_root, select, wait_stable)
+from tcpq_testlib import (Cgroup, Netns, ProcessNetns, VarLog, capabilities, container_id,
+                          free_port, main, one, parse_exposition, require_root, select,
+                          systemd_pod_path, wait_stable)
 
 CAP_BITS = {"SYS_PTRACE": 19, "SYS_ADMIN": 21, "SYS_RESOURCE": 24, "PERFMON": 38, "BPF": 39}
 # The test's namespaces besides the exporter's own (the host's): "named"
@@ -105,14 +107,22 @@ class DaemonSetPodTest(unittest.TestCase):
 
         # Workloads on the host: a listener overflowing in a named namespace
         # (`ip netns add`, created before the pod like most are), one in a
-        # namespace only its process holds (as a pod's, found through /proc).
+        # namespace only its process holds, as a pod's: found through /proc,
+        # in a cgroup laid out as the kubelet's systemd driver lays it out,
+        # with the kubelet's log directory entries in the /var/log the pod
+        # mounts (a directory of the test's, in place of the node's).
         cls.named = cls.stack.enter_context(Netns("pod"))
         cls.overflow_port = free_port()
         cls.named.workload("overflow", "--port", cls.overflow_port, "--backlog", 2,
                            "--connects", 20)
+        cls.pod_uid, cls.container = str(uuid.uuid4()), container_id()
+        cls.varlog = VarLog()
+        cls.stack.callback(cls.varlog.cleanup)
+        cls.varlog.pod("shop", "checkout-7d9f", cls.pod_uid, {"server": cls.container})
+        cgroup = cls.stack.enter_context(Cgroup(systemd_pod_path(cls.pod_uid, cls.container)))
         cls.process_port = free_port()
         cls.process = cls.stack.enter_context(
-            ProcessNetns("listen", "--port", cls.process_port, "--backlog", 5))
+            ProcessNetns("listen", "--port", cls.process_port, "--backlog", 5, cgroup=cgroup))
         cls.own_netns = str(os.stat("/proc/self/ns/net").st_ino)
 
         cls.played = cls.stack.enter_context(cls.play(extra_args=["--tls-verify=false"]))
@@ -126,7 +136,9 @@ class DaemonSetPodTest(unittest.TestCase):
     def play(cls, drop_capability=None, extra_args=()):
         """A new pod of the DaemonSet (a name of its own), played."""
         pod = kube_pod.pod_from_daemonset(cls.daemonset, socket.gethostname())
-        return PlayedPod(kube_pod.for_podman(pod, free_port(), drop_capability), extra_args)
+        return PlayedPod(kube_pod.for_podman(pod, free_port(), drop_capability,
+                                             host_paths={"/var/log": cls.varlog.dir}),
+                         extra_args)
 
     @staticmethod
     def scrape_of(played):
@@ -205,6 +217,20 @@ class DaemonSetPodTest(unittest.TestCase):
     def test_namespace_held_only_by_a_process_is_found(self):
         self.assertEqual(one(self.samples, "tcpq_listener_accept_queue_limit",
                              netns=self.process.inode, port=str(self.process_port)), 5)
+
+    def test_a_pods_namespace_and_listener_are_named_by_pod(self):
+        """What the node alone tells: the pod UID and container from the
+        process's cgroup, the names from the kubelet's /var/log entries."""
+        self.assertEqual(select(self.samples, "tcpq_netns_info", netns=self.process.inode), [(
+            {"netns": self.process.inode, "pod_uid": self.pod_uid,
+             "container_id": self.container, "namespace": "shop", "pod": "checkout-7d9f"},
+            1)])
+        self.assertEqual(
+            select(self.samples, "tcpq_listener_info", netns=self.process.inode), [(
+                {"netns": self.process.inode, "addr": "127.0.0.1",
+                 "port": str(self.process_port), "process": "python3",
+                 "container": "server", "container_id": self.container,
+                 "pod": "checkout-7d9f", "namespace": "shop"}, 1)])
 
     def test_namespace_named_after_the_pod_started_is_found_by_name(self):
         info = select(self.samples, "tcpq_netns_info", netns=self.bare.inode)

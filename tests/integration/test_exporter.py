@@ -45,7 +45,7 @@ class EndpointsTest(unittest.TestCase):
             header = f.readline().split()[1:]
         extra = [name for name in header if name.startswith("TCPFastOpen")]
         if not extra:
-            self.skipTest("this kernel has no TCPFastOpen* fields")
+            self.skipTest("this kernel's /proc/net/netstat has no TCPFastOpen* field")
         with Exporter() as exporter:
             self.assertNotIn("tcpq_netstat_fast_open_active_total", exporter.scrape_text())
         with Exporter("--collector.netstat.fields=TCPFastOpen.*") as exporter:
@@ -59,7 +59,7 @@ class EndpointsTest(unittest.TestCase):
     def test_promtool_check_metrics_is_clean(self):
         promtool = shutil.which("promtool")
         if promtool is None:
-            self.skipTest("promtool not installed (package prometheus)")
+            self.skipTest("needs promtool (Debian package prometheus)")
         with Exporter("--collector.synqueue") as exporter:
             text = exporter.scrape_text()
         result = subprocess.run([promtool, "check", "metrics"], input=text,

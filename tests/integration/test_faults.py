@@ -21,7 +21,7 @@ NON_BPF = ("netstat", "snmp", "sockdiag", "sysctl")
 
 def capsh_wrapper():
     if shutil.which("capsh") is None:
-        raise unittest.SkipTest("needs capsh (Debian libcap2-bin)")
+        raise unittest.SkipTest("needs capsh (Debian package libcap2-bin)")
     # capsh drops the capabilities from the bounding set, then bash execs the
     # exporter ("$0" and "$@" are the binary and its flags).
     return ["capsh", f"--drop={','.join(DROPPED)}", "--", "-c", 'exec "$0" "$@"']

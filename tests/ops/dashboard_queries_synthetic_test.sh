@@ -10,11 +10,10 @@
 # Run from anywhere; exit 0 pass, 1 fail, 77 cannot run (CTest skip).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/ops/checks.sh
 
-skip() { echo "SKIP dashboard_queries_synthetic_test: $*"; exit 77; }
-for tool in prometheus promtool python3; do
-  command -v "$tool" >/dev/null 2>&1 || skip "$tool not found (Debian: apt-get install prometheus python3)"
-done
+name="every dashboard query against synthetic series"
+check_needs "$name" prometheus:prometheus promtool:prometheus python3:python3 || checks_exit
 
 tmp=$(mktemp -d)
 prom_pid=
@@ -25,9 +24,9 @@ cleanup() {
 trap cleanup EXIT
 
 end=$(( $(date +%s) - 30 ))
-python3 tests/ops/synthetic_metrics.py "$end" 30 >"$tmp/data.om" || { echo "FAIL: synthetic_metrics.py"; exit 1; }
+python3 tests/ops/synthetic_metrics.py "$end" 30 >"$tmp/data.om" || { check_fail "$name" "synthetic_metrics.py failed"; checks_exit; }
 if ! out=$(nice promtool tsdb create-blocks-from openmetrics "$tmp/data.om" "$tmp/tsdb" 2>&1); then
-  echo "$out"; echo "FAIL dashboard_queries_synthetic_test: backfill failed"; exit 1
+  echo "$out"; check_fail "$name" "promtool backfill failed"; checks_exit
 fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -46,25 +45,25 @@ for _ in $(seq 1 100); do
 done
 if [ -z "$ready" ]; then
   tail -20 "$tmp/prometheus.log"
-  echo "FAIL dashboard_queries_synthetic_test: Prometheus did not become ready"
-  exit 1
+  check_fail "$name" "Prometheus did not become ready"
+  checks_exit
 fi
 
 queries() {
   python3 tests/ops/dashboard_queries.py --url "http://127.0.0.1:$port" --job tcpq \
     --instance 'node-a:9715' --time "$end" --require-activity "$@"
 }
-status=0
 # Every namespace and pod ("All": the host's namespace has no pod labels);
 # the pod shop/cart-0 picked; the hostNetwork pod edge/ingress-abcde picked
 # on the listeners dashboard (its listeners are in the host's namespace, so
 # only tcpq_listener_info names it).
-queries || status=1
-queries --var namespace=shop --var pod=cart-0 || status=1
-queries --var namespace=edge --var pod=ingress-abcde dashboards/tcpq-listeners.json || status=1
-if [ "$status" -eq 0 ]; then
-  echo "PASS dashboard_queries_synthetic_test"
-  exit 0
-fi
-echo "FAIL dashboard_queries_synthetic_test"
-exit 1
+for picked in "" "--var namespace=shop --var pod=cart-0" \
+    "--var namespace=edge --var pod=ingress-abcde dashboards/tcpq-listeners.json"; do
+  # shellcheck disable=SC2086  # the words of $picked are separate arguments
+  if queries $picked; then
+    check_pass "$name${picked:+ ($picked)}"
+  else
+    check_fail "$name${picked:+ ($picked)}" "dashboard_queries.py found problems (above)"
+  fi
+done
+checks_exit

@@ -11,16 +11,18 @@
 # Run from anywhere; exit 0 pass, 1 fail, 77 cannot run (CTest skip).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/ops/checks.sh
 
-command -v python3 >/dev/null 2>&1 || { echo "SKIP dashboards_structure_test: python3 not found"; exit 77; }
+name="tests/ops/check_dashboards.py"
+if check_needs "$name" python3:python3; then
+  args=()
+  [ -n "${TCPQ_SPEC:-}" ] && args+=(--spec "$TCPQ_SPEC")
+  python3 tests/ops/check_dashboards.py "${args[@]}"
+  case $? in
+    0) check_pass "$name" ;;
+    77) check_skip "$name" "SPEC.md not found (looked next to the repository; set TCPQ_SPEC=/path/to/SPEC.md)" ;;
+    *) check_fail "$name" "dashboard problems (above)" ;;
+  esac
+fi
 
-args=()
-[ -n "${TCPQ_SPEC:-}" ] && args+=(--spec "$TCPQ_SPEC")
-python3 tests/ops/check_dashboards.py "${args[@]}"
-rc=$?
-case $rc in
-  0) echo "PASS dashboards_structure_test" ;;
-  77) echo "SKIP dashboards_structure_test: SPEC.md not found" ;;
-  *) echo "FAIL dashboards_structure_test"; rc=1 ;;
-esac
-exit $rc
+checks_exit

@@ -15,20 +15,23 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
-test_name=k8s_schema_test
+. tests/ops/checks.sh
+
+name="deploy/kubernetes against the Kubernetes and prometheus-operator schemas"
 # shellcheck source=tests/ops/npm_packages.sh
 . tests/ops/npm_packages.sh
 
 shopt -s nullglob
 manifests=(deploy/kubernetes/*.yaml deploy/kubernetes/*.yml)
 if [ "${#manifests[@]}" -eq 0 ]; then
-  echo "FAIL k8s_schema_test: no manifests in deploy/kubernetes"
-  exit 1
+  check_fail "$name" "no manifests in deploy/kubernetes"
+  checks_exit
 fi
 
 if node tests/ops/k8s_validate.mjs "${manifests[@]}"; then
-  echo "PASS k8s_schema_test: ${#manifests[@]} manifest file(s)"
-  exit 0
+  echo "${#manifests[@]} manifest file(s)"
+  check_pass "$name"
+else
+  check_fail "$name" "k8s_validate.mjs found problems (above)"
 fi
-echo "FAIL k8s_schema_test"
-exit 1
+checks_exit

