@@ -20,26 +20,11 @@ import subprocess
 import sys
 import time
 
-from procs import stop_all
+from procs import start_workers, stop_all
 
 NS = f"tcpq-bench-{os.getpid()}"
-PER_WORKER = 7500  # connections per worker: 15000 fds, under the 20000 limit
 LISTENERS = 20
 BASE_PORT = 20000
-
-WORKER = r"""
-import socket, sys
-port, count = int(sys.argv[1]), int(sys.argv[2])
-ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port)); ls.listen(4096)
-held = []
-for _ in range(count):
-    c = socket.create_connection(("127.0.0.1", port))
-    s, _ = ls.accept()
-    held += (c, s)
-print("ready", flush=True)
-sys.stdin.read()
-"""
 
 
 def ns_exec(*cmd, **kw):
@@ -89,18 +74,6 @@ def main():
         procs += [tcpq, node]
         time.sleep(1.5)
 
-        def start_workers(connections, first_port):
-            workers = []
-            for i in range(0, connections, PER_WORKER):
-                w = ns_exec(sys.executable, "-c", WORKER, str(first_port + len(workers)),
-                            str(min(PER_WORKER, connections - i)),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-                workers.append(w)
-            for w in workers:
-                if w.stdout.readline().strip() != "ready":
-                    raise RuntimeError("worker failed")
-            return workers
-
         client = [sys.executable, "-c", CLIENT]
 
         def measure(urls, n):
@@ -109,14 +82,14 @@ def main():
             return [list(map(float, line.split())) for line in out.strip().splitlines()]
 
         # Reference: ~100 connections (and the listeners).
-        small = start_workers(100, BASE_PORT)
+        small = start_workers(NS, 100, BASE_PORT)
         procs += small
-        listeners = start_workers(LISTENERS - 1, BASE_PORT + 100)  # 1 connection each
+        listeners = start_workers(NS, LISTENERS - 1, BASE_PORT + 100)  # 1 connection each
         procs += listeners
         est_small = count_established()
         ref = [t[0] for t in measure(["http://127.0.0.1:9715/metrics"], args.scrapes)]
 
-        big = start_workers(args.connections, BASE_PORT + 200)
+        big = start_workers(NS, args.connections, BASE_PORT + 200)
         procs += big
         est_big = count_established()
         # tcpq alone first: the alternation below puts node_exporter's long,

@@ -91,6 +91,8 @@ std::array<std::pair<bpf_program*, bpf_program*>, TCPQ_HOOKS> ProgramsOf(
       {skel->progs.send_reset_btf, skel->progs.send_reset_raw},
       {skel->progs.receive_reset_btf, skel->progs.receive_reset_raw},
       {skel->progs.seed_sockets, nullptr},
+      {skel->progs.walk_sockets, nullptr},
+      {skel->progs.walk_connections, nullptr},
   }};
 }
 
@@ -200,9 +202,22 @@ LoadChoice(const Choice& choice, bool retransmit_has_err,
       case Attachment::kRawTp:
         link = bpf_program__attach(raw_program);
         break;
-      case Attachment::kIter:
-        link = bpf_program__attach_iter(btf_program, nullptr);
+      case Attachment::kIter: {
+        // The storage walks iterate over the sk_state map: its fd is the
+        // link's parameter. iter/tcp takes none.
+        union bpf_iter_link_info info = {};
+        // Not DECLARE_LIBBPF_OPTS: a GNU statement expression, which
+        // clang -Wpedantic rejects in C++.
+        bpf_iter_attach_opts opts{};
+        opts.sz = sizeof(opts);
+        if (hook == TCPQ_HOOK_WALK || hook == TCPQ_HOOK_CONNECTIONS) {
+          info.map.map_fd = bpf_map__fd(skel->maps.sk_state);
+          opts.link_info = &info;
+          opts.link_info_len = sizeof(info);
+        }
+        link = bpf_program__attach_iter(btf_program, &opts);
         break;
+      }
     }
     if (link != nullptr) {
       links[hook] = link;
@@ -227,7 +242,8 @@ absl::StatusOr<std::unique_ptr<Programs>> Programs::Load(
     if (std::find(options.skip.begin(), options.skip.end(), HookName(hook)) !=
         options.skip.end()) {
       wanted[hook] = Attachment::kNone;
-    } else if (hook == TCPQ_HOOK_ITER_TCP) {
+    } else if (hook == TCPQ_HOOK_ITER_TCP || hook == TCPQ_HOOK_WALK ||
+               hook == TCPQ_HOOK_CONNECTIONS) {
       wanted[hook] = Attachment::kIter;
     } else {
       wanted[hook] =
@@ -307,19 +323,50 @@ Programs::~Programs() {
   if (skel_ != nullptr) tcpq_bpf__destroy(skel_);
 }
 
-absl::Status Programs::SeedCallingThreadNetns() {
-  if (!can_seed()) return absl::FailedPreconditionError("iter/tcp is off");
-  const int fd = bpf_iter_create(bpf_link__fd(links_[TCPQ_HOOK_ITER_TCP]));
-  if (fd < 0) return Errno("creating the iter/tcp iterator", errno);
-  char buffer[256];
+namespace {
+
+// Runs one pass of an attached iterator, handing each read() to `chunk`.
+absl::Status RunIterator(
+    bpf_link* link, absl::string_view what, std::span<uint8_t> buffer,
+    absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
+  const int fd = bpf_iter_create(bpf_link__fd(link));
+  if (fd < 0)
+    return Errno(absl::StrCat("creating the ", what, " iterator"), errno);
   ssize_t n;
-  do {
-    n = ::read(fd, buffer, sizeof(buffer));
-  } while (n > 0 || (n < 0 && errno == EINTR));
+  while (true) {
+    n = ::read(fd, buffer.data(), buffer.size());
+    if (n > 0) {
+      chunk(buffer.first(static_cast<size_t>(n)));
+      continue;
+    }
+    // EAGAIN: the kernel stopped after a million sockets without output.
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    break;
+  }
   const int err = errno;
   ::close(fd);
-  if (n < 0) return Errno("walking the sockets with iter/tcp", err);
+  if (n < 0) return Errno(absl::StrCat("walking the sockets with ", what), err);
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Programs::SeedCallingThreadNetns() {
+  if (!can_seed()) return absl::FailedPreconditionError("iter/tcp is off");
+  uint8_t buffer[256];  // the seeding walk writes nothing
+  return RunIterator(links_[TCPQ_HOOK_ITER_TCP], "iter/tcp", buffer,
+                     [](std::span<const uint8_t>) {});
+}
+
+absl::Status Programs::WalkSockets(
+    int hook, absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
+  if (!can_walk(hook)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(HookName(hook), " is not attached"));
+  }
+  // The kernel fills at most 8 pages per read() of a BPF iterator.
+  std::vector<uint8_t> buffer(64 * 1024);
+  return RunIterator(links_[hook], HookName(hook), buffer, chunk);
 }
 
 namespace {
@@ -377,6 +424,95 @@ absl::Status DeleteKey(const bpf_map* map, const void* key) {
 }
 
 }  // namespace
+
+absl::Status Programs::WalkConnections(
+    const tcpq_conn_filter& filter,
+    absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
+  skel_->bss->conn_filter = filter;
+  return WalkSockets(TCPQ_HOOK_CONNECTIONS, chunk);
+}
+
+namespace {
+
+// Moves every entry of a hash map into `out` and deletes it, a few thousand
+// per system call.
+template <typename Key, typename Value>
+absl::Status Drain(const bpf_map* map,
+                   std::vector<std::pair<Key, Value>>& out) {
+  const int fd = bpf_map__fd(map);
+  constexpr uint32_t kBatch = 4096;
+  std::vector<Key> keys(kBatch);
+  std::vector<Value> values(kBatch);
+  uint32_t in_batch = 0, out_batch = 0;
+  bool first = true;
+  while (true) {
+    uint32_t count = kBatch;
+    const int err = bpf_map_lookup_and_delete_batch(
+        fd, first ? nullptr : &in_batch, &out_batch, keys.data(), values.data(),
+        &count, nullptr);
+    const int saved = errno;
+    for (uint32_t i = 0; i < count && i < kBatch; ++i) {
+      out.emplace_back(keys[i], values[i]);
+    }
+    if (err != 0) {
+      if (saved == ENOENT) return absl::OkStatus();  // the end
+      return Errno(absl::StrCat("draining BPF map ", bpf_map__name(map)),
+                   saved);
+    }
+    in_batch = out_batch;
+    first = false;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<WalkAggregates> Programs::WalkAggregated(
+    const std::vector<uint16_t>& listening_ports) {
+  if (!can_walk(TCPQ_HOOK_WALK)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(HookName(TCPQ_HOOK_WALK), " is not attached"));
+  }
+  std::memset(skel_->bss->walk_port_bits, 0,
+              sizeof(skel_->bss->walk_port_bits));
+  for (const uint16_t port : listening_ports) {
+    skel_->bss->walk_port_bits[port >> 3] |=
+        static_cast<uint8_t>(1u << (port & 7));
+  }
+
+  WalkAggregates result;
+  skel_->bss->walk_seen = 0;
+  std::memset(skel_->bss->walk_slots, 0, sizeof(skel_->bss->walk_slots));
+  RecordReader<tcpq_walk_socket> reader;
+  absl::Status walked =
+      WalkSockets(TCPQ_HOOK_WALK, [&](std::span<const uint8_t> chunk) {
+        reader.Feed(chunk, [&](const tcpq_walk_socket& s) {
+          result.listeners.push_back(s);
+        });
+      });
+  if (walked.ok()) walked = reader.Finish();
+  result.sockets = skel_->bss->walk_seen;
+  for (const tcpq_walk_slot& slot : skel_->bss->walk_slots) {
+    if (!slot.used) continue;
+    for (uint32_t state = 1; state < TCPQ_STATES; ++state) {
+      if (slot.oldest[state] != 0) {
+        result.oldest.push_back({{slot.netns, state}, slot.oldest[state]});
+      }
+    }
+  }
+  // Drained even after a failed walk: the next pass starts empty.
+  absl::Status drained = Drain(skel_->maps.walk_oldest, result.oldest);
+  if (absl::Status s = Drain(skel_->maps.walk_queued, result.queued);
+      drained.ok()) {
+    drained = s;
+  }
+  if (absl::Status s = Drain(skel_->maps.walk_peers, result.peers);
+      drained.ok()) {
+    drained = s;
+  }
+  if (!walked.ok()) return walked;
+  if (!drained.ok()) return drained;
+  return result;
+}
 
 absl::Status Programs::ReadNetnsStats(
     absl::FunctionRef<void(uint32_t netns, const tcpq_netns_stats&)> visit) {

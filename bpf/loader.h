@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "bpf/tcpq.h"
+#include "bpf/walk_records.h"
 
 struct tcpq_bpf;  // the bpftool skeleton
 struct bpf_link;
@@ -36,7 +38,7 @@ struct LoadOptions {
   bool histograms_by_netns = false;  // per-namespace histograms
 
   // Test seam: what the integration tests (tests/integration/test_bpf.py)
-  // set through the TCPQ_BPF_* environment variables (bpf_collector.cc) to
+  // set through the TCPQ_BPF_* environment variables (bpf_shared.cc) to
   // play kernels this machine is not. Production leaves them as they are.
   bool allow_tp_btf = true;       // false: raw_tp only (the fallback)
   std::vector<std::string> skip;  // HookName()s to treat as missing
@@ -72,6 +74,32 @@ class Programs {
     return has_socket_storage() &&
            attachment_[TCPQ_HOOK_ITER_TCP] == Attachment::kIter;
   }
+
+  // The walks over the socket storage of every namespace (WalkSockets).
+  bool can_walk(int hook) const {
+    return has_socket_storage() && attachment_[hook] == Attachment::kIter;
+  }
+
+  // Runs one pass of the iterator of `hook` (TCPQ_HOOK_WALK: LISTEN records
+  // tcpq_walk_socket, see WalkAggregated; TCPQ_HOOK_CONNECTIONS:
+  // tcpq_connection records of every socket) and hands
+  // what it writes to `chunk`, one read() at a time: records may straddle
+  // two chunks. Any thread, any namespace: the walk sees every namespace.
+  absl::Status WalkSockets(
+      int hook, absl::FunctionRef<void(std::span<const uint8_t>)> chunk);
+
+  // One pass of walk_connections with `filter` (tcpq.h), its output handed
+  // to `chunk` read by read. One caller at a time.
+  absl::Status WalkConnections(
+      const tcpq_conn_filter& filter,
+      absl::FunctionRef<void(std::span<const uint8_t>)> chunk);
+
+  // One pass of walk_sockets over every namespace, counting as peers the
+  // ESTABLISHED sockets on `listening_ports` (server side, any namespace);
+  // its aggregates are read and the maps cleared for the next pass. One
+  // caller at a time.
+  absl::StatusOr<WalkAggregates> WalkAggregated(
+      const std::vector<uint16_t>& listening_ports);
 
   // Counts the full sockets of the calling thread's network namespace into
   // the socket gauge (iter/tcp only walks the namespace of the thread that

@@ -10,6 +10,7 @@
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
@@ -79,7 +80,42 @@ struct {
   __type(value, __u64);
 } map_failures SEC(".maps");
 
+/* What walk_sockets aggregates (see tcpq.h); user space clears them. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, TCPQ_MAX_WALK_OLDEST);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct tcpq_walk_state_key);
+  __type(value, __u64);
+} walk_oldest SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, TCPQ_MAX_WALK_QUEUED);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct tcpq_walk_endpoint);
+  __type(value, struct tcpq_walk_queue);
+} walk_queued SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, TCPQ_MAX_WALK_PEERS);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct tcpq_walk_peer_key);
+  __type(value, __u64);
+} walk_peers SEC(".maps");
+
+/* Sockets the current walk_sockets pass saw, and the oldest per namespace
+ * and state; user space zeroes them before a pass. Only the one walker
+ * thread runs that program: plain loads and stores. */
+__u64 walk_seen = 0;
+struct tcpq_walk_slot walk_slots[TCPQ_WALK_SLOTS] = {};
+/* Bit p set: some namespace listened on port p at the previous pass; a
+ * socket on another port is a client's. */
+__u8 walk_port_bits[65536 / 8] = {};
+
 static const struct tcpq_netns_stats zero_stats;
+static const struct tcpq_walk_queue zero_queue;
 static const __u64 zero_u64;
 static const struct tcpq_hist zero_hist;
 
@@ -181,8 +217,9 @@ static __always_inline void handle_set_state(const struct sock *sk,
       __u32 counted = st->state;
       __u64 now = bpf_ktime_get_ns();
       if (stats) add_socket(stats, counted, -1);
-      if (counted == (__u32)oldstate && st->entered_ns &&
-          now > st->entered_ns) {
+      /* A seeded socket's entered_ns is when it was first seen, not when
+       * it entered its state: no duration for it. */
+      if (counted == (__u32)oldstate && !st->flags && now > st->entered_ns) {
         __u64 duration = now - st->entered_ns;
         observe(netns, counted, duration);
         if (oldstate == TCPQ_TCP_SYN_SENT &&
@@ -198,6 +235,7 @@ static __always_inline void handle_set_state(const struct sock *sk,
         st->state = 0;
         st->entered_ns = 0;
       }
+      st->flags = 0;
     }
   }
 
@@ -343,7 +381,209 @@ int seed_sockets(struct bpf_iter__tcp *ctx) {
   struct tcpq_netns_stats *stats = netns_stats_get(skc->skc_net.net->ns.inum);
   if (!stats) return 0;
   st->state = state;
-  st->entered_ns = 0; /* unknown: no duration is observed for it */
+  /* When it entered `state` is unknown: ages count from now, and no
+   * duration is observed for it (TCPQ_SK_SEEDED). */
+  st->entered_ns = bpf_ktime_get_ns();
+  st->flags = TCPQ_SK_SEEDED;
   add_socket(stats, state, 1);
+  return 0;
+}
+
+/* The kernel's HZ, to turn tcp_sock's jiffies into milliseconds as
+ * tcp_get_info does; 0 when libbpf finds no kernel config. */
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
+#define AF_INET_NUM 2
+#define AF_INET6_NUM 10
+
+/* Fills what every walk needs of a socket: the first cache line of
+ * sock_common and the storage. False for a socket the walk skips: no counted
+ * state (closed, or storage of a socket the programs never counted), or not
+ * an inet socket. */
+static __always_inline bool fill_walk_head(struct tcpq_walk_socket *rec,
+                                           const struct sock *sk,
+                                           const struct tcpq_sk_state *st) {
+  const struct sock_common *skc = &sk->__sk_common;
+  __u32 state = skc->skc_state;
+  if (st->state == 0 || state == 0 || state == TCPQ_TCP_CLOSE ||
+      state >= TCPQ_STATES)
+    return false;
+  __u16 family = skc->skc_family;
+  if (family != AF_INET_NUM && family != AF_INET6_NUM) return false;
+  rec->family = family;
+  rec->state = state;
+  rec->netns = skc->skc_net.net->ns.inum;
+  rec->local_port = skc->skc_num;
+  rec->remote_port = bpf_ntohs(skc->skc_dport);
+  /* A storage state that is not the socket's (a transition this program
+   * did not see) leaves the time unknown. */
+  rec->since_ns = st->state == state ? st->entered_ns : 0;
+  rec->flags = (st->flags & TCPQ_SK_SEEDED) ? TCPQ_WALK_SEEDED : 0;
+  return true;
+}
+
+/* The rest: addresses (IPv6 ones are on another cache line) and whether a
+ * process holds the socket (sk_socket, on another one again). Only read for
+ * sockets that need them. */
+static __always_inline void fill_walk_detail(struct tcpq_walk_socket *rec,
+                                             const struct sock *sk) {
+  const struct sock_common *skc = &sk->__sk_common;
+  if (rec->family == AF_INET_NUM) {
+    __builtin_memcpy(rec->local_addr, &skc->skc_rcv_saddr, 4);
+    __builtin_memcpy(rec->remote_addr, &skc->skc_daddr, 4);
+  } else {
+    __builtin_memcpy(rec->local_addr, &skc->skc_v6_rcv_saddr, 16);
+    __builtin_memcpy(rec->remote_addr, &skc->skc_v6_daddr, 16);
+  }
+  if (!sk->sk_socket) rec->flags |= TCPQ_WALK_NO_SOCKET;
+}
+
+/* The sockets collector's pass: every socket that has storage, in every
+ * namespace. Listeners are written as records, the rest is aggregated in
+ * the walk_* maps (see tcpq.h). Storage exists for every full socket that
+ * changed state since the programs were attached and every one a seeding
+ * walk (iter/tcp, per namespace) found: one pass covers all namespaces,
+ * where iter/tcp or sock_diag would walk the whole table once per
+ * namespace. Timewait and request sockets have no storage. */
+SEC("iter/bpf_sk_storage_map")
+int walk_sockets(struct bpf_iter__bpf_sk_storage_map *ctx) {
+  struct sock *sk = ctx->sk;
+  struct tcpq_sk_state *st = ctx->value;
+  if (!sk || !st) return 0;
+  struct tcpq_walk_socket rec = {};
+  if (!fill_walk_head(&rec, sk, st)) return 0;
+  walk_seen++;
+  __u32 state = rec.state;
+  if (rec.since_ns && state < TCPQ_STATES) {
+    struct tcpq_walk_slot *slot =
+        &walk_slots[rec.netns & (TCPQ_WALK_SLOTS - 1)];
+    __u64 *oldest;
+    if (!slot->used) {
+      slot->used = 1;
+      slot->netns = rec.netns;
+    }
+    if (slot->netns == rec.netns) {
+      oldest = &slot->oldest[state];
+    } else {
+      struct tcpq_walk_state_key key = {.netns = rec.netns, .state = state};
+      oldest = lookup_or_insert(&walk_oldest, &key, &zero_u64,
+                                TCPQ_MAP_WALK_OLDEST);
+    }
+    if (oldest && (*oldest == 0 || rec.since_ns < *oldest))
+      *oldest = rec.since_ns;
+  }
+  if (rec.state == TCPQ_TCP_LISTEN) {
+    fill_walk_detail(&rec, sk);
+    bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
+    return 0;
+  }
+  /* Only a listener's connections count: established ones as peers, and
+   * those no process holds yet (ESTABLISHED; SYN_RECV with TCP Fast Open;
+   * CLOSE_WAIT once the client closed) as waiting in its accept queue. */
+  if (rec.state != TCPQ_TCP_ESTABLISHED && rec.state != TCPQ_TCP_SYN_RECV &&
+      rec.state != TCPQ_TCP_CLOSE_WAIT)
+    return 0;
+  __u16 p = rec.local_port;
+  if (!(walk_port_bits[(p >> 3) & 8191] & (1 << (p & 7)))) return 0;
+  fill_walk_detail(&rec, sk);
+  bool queued = rec.flags & TCPQ_WALK_NO_SOCKET;
+  struct tcpq_walk_peer_key peer = {};
+  __builtin_memcpy(peer.local.addr, rec.local_addr, 16);
+  peer.local.netns = rec.netns;
+  peer.local.port = rec.local_port;
+  peer.local.family = rec.family;
+  if (queued) {
+    struct tcpq_walk_queue *q = lookup_or_insert(
+        &walk_queued, &peer.local, &zero_queue, TCPQ_MAP_WALK_QUEUED);
+    if (q) {
+      q->count++;
+      if (rec.since_ns &&
+          (q->oldest_since_ns == 0 || rec.since_ns < q->oldest_since_ns))
+        q->oldest_since_ns = rec.since_ns;
+    }
+  }
+  if (rec.state == TCPQ_TCP_ESTABLISHED) {
+    __builtin_memcpy(peer.remote, rec.remote_addr, 16);
+    __u64 *count =
+        lookup_or_insert(&walk_peers, &peer, &zero_u64, TCPQ_MAP_WALK_PEERS);
+    if (count) (*count)++;
+  }
+  return 0;
+}
+
+struct tcpq_conn_filter conn_filter = {};
+
+/* Whether a socket passes conn_filter. */
+static __always_inline bool conn_matches(const struct tcpq_walk_socket *rec) {
+  if (conn_filter.netns && rec->netns != conn_filter.netns) return false;
+  if (conn_filter.port && rec->local_port != conn_filter.port) return false;
+  if (conn_filter.states && !(conn_filter.states & (1u << (rec->state & 31))))
+    return false;
+  if (conn_filter.max_since_ns &&
+      (!rec->since_ns || rec->since_ns > conn_filter.max_since_ns))
+    return false;
+  if (conn_filter.has_peer) {
+    __u8 remote[16] = {};
+    if (rec->family == AF_INET_NUM) {
+      remote[10] = 0xff;
+      remote[11] = 0xff;
+      __builtin_memcpy(&remote[12], rec->remote_addr, 4);
+    } else {
+      __builtin_memcpy(remote, rec->remote_addr, 16);
+    }
+    for (int i = 0; i < 16; i++)
+      if (remote[i] != conn_filter.peer[i]) return false;
+  }
+  return true;
+}
+
+static __always_inline __u32 jiffies_to_ms(__u32 jiffies) {
+  if (CONFIG_HZ == 0) return TCPQ_UNKNOWN_MS;
+  return (__u64)jiffies * 1000 / CONFIG_HZ;
+}
+
+/* GET /connections: the same walk with tcp_info's fields, read from the
+ * tcp_sock as tcp_get_info computes them. */
+SEC("iter/bpf_sk_storage_map")
+int walk_connections(struct bpf_iter__bpf_sk_storage_map *ctx) {
+  struct sock *sk = ctx->sk;
+  struct tcpq_sk_state *st = ctx->value;
+  if (!sk || !st) return 0;
+  struct tcpq_connection rec = {};
+  if (!fill_walk_head(&rec.socket, sk, st)) return 0;
+  fill_walk_detail(&rec.socket, sk);
+  if (!conn_matches(&rec.socket)) return 0;
+  if (conn_filter.since_only) {
+    bpf_seq_write(ctx->meta->seq, &rec.socket.since_ns, sizeof(__u64));
+    return 0;
+  }
+  rec.socket.cookie = bpf_get_socket_cookie(sk);
+  struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+  rec.last_data_sent_ms = TCPQ_UNKNOWN_MS;
+  rec.last_data_recv_ms = TCPQ_UNKNOWN_MS;
+  if (rec.socket.state == TCPQ_TCP_LISTEN) {
+    /* As ss: the accept queue; a listener has no connection to describe. */
+    rec.recv_q = sk->sk_ack_backlog;
+    rec.send_q = sk->sk_max_ack_backlog;
+  } else if (tp) {
+    __s32 unread = tp->rcv_nxt - tp->copied_seq;
+    rec.recv_q = unread > 0 ? unread : 0;
+    rec.send_q = tp->write_seq - tp->snd_una;
+    rec.rtt_us = tp->srtt_us >> 3;
+    rec.rttvar_us = tp->mdev_us >> 2;
+    rec.retransmits = tp->inet_conn.icsk_retransmits;
+    rec.total_retrans = tp->total_retrans;
+    rec.lost = tp->lost_out;
+    rec.cwnd = tp->snd_cwnd;
+    rec.snd_wnd = tp->snd_wnd;
+    rec.rcv_wnd = tp->rcv_wnd;
+    rec.bytes_acked = tp->bytes_acked;
+    rec.bytes_received = tp->bytes_received;
+    __u32 now = bpf_jiffies64();
+    rec.last_data_sent_ms = jiffies_to_ms(now - tp->lsndtime);
+    rec.last_data_recv_ms =
+        jiffies_to_ms(now - tp->inet_conn.icsk_ack.lrcvtime);
+  }
+  bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
   return 0;
 }

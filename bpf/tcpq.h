@@ -27,14 +27,18 @@
 
 /* The hooks the programs attach to, in the order of
  * tcpq_bpf_program_attached: X(ID, program label). The label is the
- * tracepoint's name; iter_tcp is the walk that seeds the socket gauge. */
+ * tracepoint's name; iter_tcp is the walk that seeds the socket gauge;
+ * iter_sk_storage_walk and iter_sk_storage_connections walk the socket
+ * storage of every namespace (the sockets collector, GET /connections). */
 #define TCPQ_HOOK_LIST(X)                       \
   X(SET_STATE, "inet_sock_set_state")           \
   X(RETRANSMIT_SKB, "tcp_retransmit_skb")       \
   X(RETRANSMIT_SYNACK, "tcp_retransmit_synack") \
   X(SEND_RESET, "tcp_send_reset")               \
   X(RECEIVE_RESET, "tcp_receive_reset")         \
-  X(ITER_TCP, "iter_tcp")
+  X(ITER_TCP, "iter_tcp")                       \
+  X(WALK, "iter_sk_storage_walk")               \
+  X(CONNECTIONS, "iter_sk_storage_connections")
 
 enum tcpq_hook {
 #define TCPQ_HOOK_ENUM(id, label) TCPQ_HOOK_##id,
@@ -99,9 +103,125 @@ struct tcpq_synack_key {
 
 /* Per-socket storage (BPF_MAP_TYPE_SK_STORAGE, freed with the socket). */
 struct tcpq_sk_state {
-  __u64 entered_ns; /* bpf_ktime_get_ns() when it entered `state`, 0: unknown */
-  __u32 state;      /* the state counted in sockets[], 0: not counted */
+  /* bpf_ktime_get_ns() when it entered `state`; with TCPQ_SK_SEEDED, when the
+   * seeding walk first saw it (it was in `state` already). */
+  __u64 entered_ns;
+  __u32 state; /* the state counted in sockets[], 0: not counted */
+  __u32 flags; /* TCPQ_SK_*; cleared on every transition */
+};
+/* The socket was in `state` before the programs saw it: entered_ns is when
+ * the seeding walk found it, so no duration is observed for that state. */
+#define TCPQ_SK_SEEDED 1u
+
+/* One socket as the walk over the socket storage reports it
+ * (iter/bpf_sk_storage_map, every namespace in one pass): fixed size, a
+ * multiple of 8 bytes, written back to back. Addresses are in network byte
+ * order, AF_INET in the first 4 bytes; ports in host byte order. */
+struct tcpq_walk_socket {
+  __u8 local_addr[16];
+  __u8 remote_addr[16];
+  __u64 cookie;   /* socket cookie (ss -e "sk:"); /connections only */
+  __u64 since_ns; /* entered_ns of its storage; 0: unknown */
+  __u32 netns;
+  __u16 local_port;
+  __u16 remote_port;
+  __u8 family; /* AF_INET, AF_INET6 */
+  __u8 state;  /* the socket's TCP state now */
+  __u8 flags;  /* TCPQ_WALK_* */
+  __u8 pad[5];
+};
+/* The walk of the sockets collector (walk_sockets) sends only LISTEN sockets
+ * as records: everything else is aggregated in these maps during the pass,
+ * which user space reads and clears after it. A BPF iterator that writes
+ * records restarts its walk of the map's bucket for every 8 pages read, so
+ * a record per socket would cost O(sockets^2) (300 ms of CPU at 90k sockets
+ * here); with almost nothing written, one read() walks everything.
+ *
+ * Only ESTABLISHED sockets on a listening port (server side) count as peers:
+ * user space sets the ports of the previous pass's listeners, of every
+ * namespace, in walk_port_bits (global data). A client socket whose port
+ * some other namespace listens on costs map entries user space then drops
+ * (it ties entries to listeners of their own namespace). */
+/* Oldest since_ns per namespace and state (walk_oldest). */
+struct tcpq_walk_state_key {
+  __u32 netns;
+  __u32 state;
+};
+/* A local endpoint of a namespace. Unused address bytes are 0. */
+struct tcpq_walk_endpoint {
+  __u8 addr[16];
+  __u32 netns;
+  __u16 port;
+  __u8 family;
+  __u8 pad;
+};
+/* Connections waiting in an accept queue, per local endpoint (walk_queued). */
+struct tcpq_walk_queue {
+  __u64 oldest_since_ns; /* 0: none of known age */
+  __u64 count;
+};
+/* Established server-side connections per local endpoint and remote
+ * address (walk_peers, value: a __u64 count). */
+struct tcpq_walk_peer_key {
+  struct tcpq_walk_endpoint local;
+  __u8 remote[16];
+};
+/* The oldest since_ns per state of the namespaces whose inode number maps
+ * to a slot first (inode % TCPQ_WALK_SLOTS) are kept in a plain array of
+ * global data (walk_slots): a hash update per socket was a fifth of the
+ * pass. Other namespaces go to walk_oldest. */
+#define TCPQ_WALK_SLOTS 1024
+struct tcpq_walk_slot {
+  __u32 netns;
+  __u32 used;
+  __u64 oldest[TCPQ_STATES]; /* since_ns; 0: none */
+};
+#define TCPQ_MAX_WALK_OLDEST 65536
+#define TCPQ_MAX_WALK_QUEUED 65536
+#define TCPQ_MAX_WALK_PEERS 262144
+
+/* since_ns is when the exporter first saw it, not when it entered its state. */
+#define TCPQ_WALK_SEEDED 1u
+/* No struct socket: not accept()ed yet (a passive socket in the accept
+ * queue) or closed by its process (orphaned; then never ESTABLISHED). */
+#define TCPQ_WALK_NO_SOCKET 2u
+
+/* What walk_connections reports (global data set by user space before a
+ * pass; one request at a time): the sockets matching every set field, as
+ * tcpq_connection records, or with since_only just their since_ns (a __u64
+ * each: the first of two passes, which finds the age of the limit-th oldest
+ * so that the second writes only those; every record written costs a
+ * restart of the walk per 8 pages, see walk_sockets). */
+struct tcpq_conn_filter {
+  __u64 max_since_ns; /* 0: any; else since_ns known and <= it (min_age) */
+  __u32 netns;        /* 0: any */
+  __u32 states;       /* 1 << state; 0: any */
+  __u16 port;         /* local; 0: any */
+  __u8 has_peer;
+  __u8 since_only;
+  __u8 peer[16]; /* remote address, IPv6 form (IPv4 as ::ffff:a.b.c.d) */
   __u32 pad;
+};
+
+/* A socket with what GET /connections shows of it, tcp_info's fields as the
+ * kernel computes them (tcp_get_info). */
+#define TCPQ_UNKNOWN_MS 0xFFFFFFFFu
+struct tcpq_connection {
+  struct tcpq_walk_socket socket;
+  __u32 recv_q; /* ss Recv-Q: unread bytes; LISTEN: accept queue length */
+  __u32 send_q; /* ss Send-Q: unacknowledged bytes; LISTEN: its limit */
+  __u32 rtt_us;
+  __u32 rttvar_us;
+  __u32 retransmits; /* unanswered retransmits of the current timeout */
+  __u32 total_retrans;
+  __u32 lost;
+  __u32 cwnd;
+  __u32 snd_wnd;
+  __u32 rcv_wnd;
+  __u64 bytes_acked;
+  __u64 bytes_received;
+  __u32 last_data_sent_ms; /* TCPQ_UNKNOWN_MS without the kernel's HZ */
+  __u32 last_data_recv_ms;
 };
 
 /* Histograms: slot i counts durations d with 2^(i-31) s < d <= 2^(i-30) s
@@ -170,7 +290,10 @@ struct tcpq_hist_key {
   X(NETNS_STATS, "netns_stats")   \
   X(SYNACK, "synack_retransmits") \
   X(SK_STATE, "sk_state")         \
-  X(NETNS_HISTS, "netns_hists")
+  X(NETNS_HISTS, "netns_hists")   \
+  X(WALK_OLDEST, "walk_oldest")   \
+  X(WALK_QUEUED, "walk_queued")   \
+  X(WALK_PEERS, "walk_peers")
 
 enum tcpq_map {
 #define TCPQ_MAP_ENUM(id, name) TCPQ_MAP_##id,

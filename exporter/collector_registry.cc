@@ -138,6 +138,11 @@ std::unique_ptr<Scraper> Scraper::WithCollectors(
   return scraper;
 }
 
+std::shared_ptr<const Scraper::Identities> Scraper::LastIdentities() const {
+  absl::MutexLock lock(&identities_mutex_);
+  return identities_;
+}
+
 std::vector<std::string> Scraper::EnabledCollectors() const {
   std::vector<std::string> names;
   for (const Entry& e : entries_) names.push_back(e.name);
@@ -186,6 +191,7 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
             "(reading another process's /proc/<pid>/ns/net needs "
             "CAP_SYS_PTRACE); namespaces only they are in are missing.",
             {}, denied);
+  auto identities = std::make_shared<Identities>();
   for (procfs::Netns& ns : namespaces) {
     NamePod(kubelet_, ns.identity);
     out.Gauge("tcpq_netns_info",
@@ -193,6 +199,11 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
               "Kubernetes, the pod UID and container ID of its lowest PID "
               "(the pod sandbox) and the pod's namespace and name.",
               NetnsInfoLabels(ns.identity), 1);
+    (*identities)[ns.identity.inode] = ns.identity;
+  }
+  {
+    absl::MutexLock lock(&identities_mutex_);
+    identities_ = std::move(identities);
   }
 
   const NodeContext node{discovery_.procfs, kubelet_};

@@ -80,6 +80,11 @@ class Scraper {
   // Names of the enabled collectors, for the startup log line.
   std::vector<std::string> EnabledCollectors() const;
 
+  // The identity of each namespace of the last scrape, by inode (for GET
+  // /connections): taken under a lock of its own, never the scrape's.
+  using Identities = absl::flat_hash_map<uint64_t, procfs::NetnsIdentity>;
+  std::shared_ptr<const Identities> LastIdentities() const;
+
  private:
   struct Entry {
     std::string name;
@@ -113,6 +118,9 @@ class Scraper {
 
   const procfs::DiscoveryOptions discovery_;
   mutable absl::Mutex mutex_;
+  mutable absl::Mutex identities_mutex_;
+  std::shared_ptr<const Identities> identities_
+      ABSL_GUARDED_BY(identities_mutex_);
   // Fixed at creation; last_ok is only touched by a scrape (under mutex_).
   std::vector<Entry> entries_;
   bool discovery_ok_ ABSL_GUARDED_BY(mutex_) = true;

@@ -27,6 +27,9 @@ ABSL_FLAG(std::string, web_telemetry_path, "/metrics",
 ABSL_FLAG(std::string, web_config_file, "",
           "Path to a web configuration file (the Prometheus exporter-toolkit "
           "format) that enables TLS and/or basic authentication.");
+ABSL_FLAG(bool, web_enable_connections, false,
+          "Serve GET /connections: the live TCP connections of every "
+          "namespace, filtered (off by default: it shows addresses).");
 ABSL_FLAG(std::string, netns, "all",
           "Network namespaces to read: 'all' (every namespace found through "
           "<path.procfs>/*/ns/net and <path.run-netns>) or 'host' (only the "
@@ -55,6 +58,7 @@ namespace {
 constexpr const char* kGeneralFlags[] = {"web.listen-address",
                                          "web.telemetry-path",
                                          "web.config.file",
+                                         "web.enable-connections",
                                          "netns",
                                          "path.procfs",
                                          "path.run-netns",
@@ -122,6 +126,7 @@ absl::StatusOr<Config> BuildConfig() {
                      config.telemetry_path, "\""));
   }
   config.web_config_file = absl::GetFlag(FLAGS_web_config_file);
+  config.enable_connections = absl::GetFlag(FLAGS_web_enable_connections);
   const std::string netns = absl::GetFlag(FLAGS_netns);
   if (netns != "all" && netns != "host") {
     return absl::InvalidArgumentError(

@@ -27,6 +27,7 @@ struct Config {
   ListenAddress listen;        // the same, parsed
   std::string telemetry_path;
   std::string web_config_file;  // --web.config.file; empty: plain HTTP, no auth
+  bool enable_connections = false;  // --web.enable-connections
   procfs::DiscoveryOptions discovery;
   log::Level log_level = log::Level::kInfo;
 };

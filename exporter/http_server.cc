@@ -244,6 +244,12 @@ int HttpServer::Handle(mg_connection* conn) {
           SerializeText(scrape_()));
     return 200;
   }
+  if (uri == "/connections" && options_.connections) {
+    connections::Response r = options_.connections(
+        request->query_string != nullptr ? request->query_string : "");
+    Reply(conn, r.status, r.content_type, std::move(r.body));
+    return r.status;
+  }
   if (uri == "/") {
     Reply(conn, 200, "text/html; charset=utf-8",
           LandingPage(options_.telemetry_path));

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "exporter/config.h"
+#include "exporter/connections.h"
 #include "exporter/web_config.h"
 #include "prometheus/metric_family.h"
 
@@ -20,6 +21,9 @@ struct HttpOptions {
   ListenAddress listen;
   std::string telemetry_path;  // "/metrics"
   WebConfig web;               // TLS and basic auth (--web.config.file)
+  // GET /connections (--web.enable-connections), given the query string;
+  // null: 404.
+  std::function<connections::Response(absl::string_view)> connections;
 };
 
 // Serves /, the telemetry path, /-/healthy and /-/ready on CivetWeb, over

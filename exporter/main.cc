@@ -9,7 +9,9 @@
 #include "absl/strings/str_join.h"
 #include "build_info.h"
 #include "exporter/collector_registry.h"
+#include "exporter/collectors/bpf_shared.h"
 #include "exporter/config.h"
+#include "exporter/connections.h"
 #include "exporter/http_server.h"
 #include "exporter/log.h"
 #include "exporter/web_config.h"
@@ -75,10 +77,39 @@ int Run(int argc, char** argv) {
        {"collectors", absl::StrJoin((*scraper)->EnabledCollectors(), ",")},
        {"netns", config.discovery.all ? "all" : "host"}});
   tcpq::Scraper* scraper_ptr = scraper->get();
+  tcpq::HttpOptions http{config.listen, config.telemetry_path,
+                         std::move(web_config), nullptr};
+  std::unique_ptr<tcpq::connections::Endpoint> connections;
+  if (config.enable_connections) {
+    connections = std::make_unique<tcpq::connections::Endpoint>(
+        [](const tcpq_conn_filter& filter,
+           absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
+          tcpq::SharedBpf& bpf = tcpq::SharedBpf::Get();
+          if (bpf.programs() == nullptr) return bpf.load_error();
+          return bpf.programs()->WalkConnections(filter, chunk);
+        },
+        [scraper_ptr]() -> tcpq::connections::Identify {
+          // Namespace and pod of each namespace as the last scrape named
+          // them. `process` (the listener's owner) is not wired yet.
+          return [identities =
+                      scraper_ptr->LastIdentities()](const tcpq_connection& c) {
+            tcpq::connections::Identity identity;
+            if (identities == nullptr) return identity;
+            const auto found = identities->find(c.socket.netns);
+            if (found != identities->end()) {
+              identity.kubernetes_namespace = found->second.kube_namespace;
+              identity.pod = found->second.pod;
+            }
+            return identity;
+          };
+        });
+    http.connections = [endpoint = connections.get()](absl::string_view q) {
+      return endpoint->Handle(q);
+    };
+  }
   absl::StatusOr<std::unique_ptr<tcpq::HttpServer>> server =
-      tcpq::HttpServer::Start(
-          {config.listen, config.telemetry_path, std::move(web_config)},
-          [scraper_ptr] { return scraper_ptr->Scrape(); });
+      tcpq::HttpServer::Start(http,
+                              [scraper_ptr] { return scraper_ptr->Scrape(); });
   if (!server.ok()) {
     tcpq::log::Error("cannot start web server",
                      {{"address", config.listen_address},

@@ -111,21 +111,13 @@ absl::StatusOr<InetDiagSocket> ParseSocket(std::span<const uint8_t> bytes,
   socket.wqueue = msg.idiag_wqueue;
   socket.inode = msg.idiag_inode;
 
-  char text[INET6_ADDRSTRLEN] = {};
   if (msg.idiag_family != AF_INET && msg.idiag_family != AF_INET6) {
     return absl::InvalidArgumentError(absl::StrCat(
         "inet_diag reply: message at offset ", offset, " has address family ",
         msg.idiag_family, ", neither AF_INET nor AF_INET6"));
   }
   // idiag_src holds 16 bytes; AF_INET uses the first 4.
-  if (inet_ntop(msg.idiag_family, msg.id.idiag_src, text, sizeof(text)) ==
-      nullptr) {
-    return absl::ErrnoToStatus(
-        errno, absl::StrCat("inet_diag reply: inet_ntop of the address at "
-                            "offset ",
-                            offset));
-  }
-  socket.local_addr = text;
+  socket.local_addr = FormatAddress(msg.idiag_family, msg.id.idiag_src);
 
   if (absl::Status status =
           ParseAttributes(bytes, payload + NLMSG_ALIGN(sizeof(inet_diag_msg)),
@@ -232,6 +224,14 @@ absl::StatusOr<bool> ParseReply(std::span<const uint8_t> bytes,
 }
 
 }  // namespace
+
+std::string FormatAddress(int family, const void* addr) {
+  if (family != AF_INET && family != AF_INET6) return "";
+  char text[INET6_ADDRSTRLEN] = {};
+  // Cannot fail: a known family and a buffer large enough for it.
+  inet_ntop(family, addr, text, sizeof(text));
+  return text;
+}
 
 std::vector<uint8_t> BuildInetDiagDumpRequest(int family, uint32_t states,
                                               bool with_meminfo, uint32_t seq) {

@@ -33,6 +33,11 @@ struct InetDiagSocket {
   bool operator==(const InetDiagSocket&) const = default;
 };
 
+// An address as `ss` prints it (inet_ntop: "127.0.0.1", "::1",
+// "::ffff:10.0.0.1"): `addr` holds 4 bytes for AF_INET, 16 for AF_INET6, in
+// network byte order. "" for another family.
+std::string FormatAddress(int family, const void* addr);
+
 // Bit for `states` masks: 1 << TCP state number.
 constexpr uint32_t StateBit(int tcp_state) { return 1u << tcp_state; }
 inline constexpr int kTcpSynRecv = 3;

@@ -4,6 +4,10 @@
 
 namespace tcpq::procfs {
 
+const char* WildcardAddress(int family) {
+  return family == AF_INET ? "0.0.0.0" : "::";
+}
+
 Listeners GroupListeners(const std::vector<InetDiagSocket>& listen_sockets) {
   Listeners listeners;
   for (const InetDiagSocket& s : listen_sockets) {
@@ -25,12 +29,8 @@ SynQueueLengths CountSynQueue(
     const Listeners& listeners) {
   SynQueueLengths lengths;
   for (const InetDiagSocket& s : syn_recv_sockets) {
-    auto it = listeners.find({s.local_addr, s.local_port});
-    if (it == listeners.end()) {
-      // A dual-stack "::" listener receives IPv4 peers as v4-mapped IPv6.
-      const char* wildcard = s.family == AF_INET ? "0.0.0.0" : "::";
-      it = listeners.find({wildcard, s.local_port});
-    }
+    const auto it = FindListener(listeners, {s.local_addr, s.local_port},
+                                 {WildcardAddress(s.family), s.local_port});
     if (it != listeners.end()) ++lengths[it->first];
   }
   return lengths;

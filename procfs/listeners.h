@@ -35,12 +35,27 @@ using Listeners = std::map<ListenerKey, ListenerTotals>;
 // Groups LISTEN sockets by address and port.
 Listeners GroupListeners(const std::vector<InetDiagSocket>& listen_sockets);
 
+// The rule that ties a connection to its listener, for any key type: the
+// listener on the connection's exact local address and port, else the
+// wildcard listener of its address family (0.0.0.0 or ::) on that port. (A
+// dual-stack "::" listener receives IPv4 peers as v4-mapped IPv6 sockets,
+// whose family is AF_INET6.) `wildcard` is `exact` with its family's
+// wildcard address. end() when neither listens.
+template <typename Map>
+auto FindListener(Map& listeners, const typename Map::key_type& exact,
+                  const typename Map::key_type& wildcard) {
+  const auto it = listeners.find(exact);
+  return it != listeners.end() ? it : listeners.find(wildcard);
+}
+
+// The wildcard address of a family as `ss` prints it: "0.0.0.0" or "::".
+const char* WildcardAddress(int family);
+
 // Half-open connections per listener.
 using SynQueueLengths = std::map<ListenerKey, uint64_t>;
 
-// Counts each SYN_RECV request socket against the listener it belongs to: the
-// one on its exact local address, else the wildcard listener (0.0.0.0 or ::)
-// on its port. Request sockets with no listener are ignored.
+// Counts each SYN_RECV request socket against the listener it belongs to
+// (FindListener). Request sockets with no listener are ignored.
 SynQueueLengths CountSynQueue(
     const std::vector<InetDiagSocket>& syn_recv_sockets,
     const Listeners& listeners);

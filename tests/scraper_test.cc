@@ -83,7 +83,7 @@ TEST(CollectorRegistryTest, EveryCollectorIsRegisteredOnceByNameWithItsFlag) {
   // The collectors of the SPEC, each linked in (none dropped by the linker).
   EXPECT_EQ(names,
             (std::vector<std::string>{"bpf", "netstat", "snmp", "sockdiag",
-                                      "synqueue", "sysctl"}));
+                                      "sockets", "synqueue", "sysctl"}));
   EXPECT_TRUE(CheckCollectorFlags().ok()) << CheckCollectorFlags();
 }
 

@@ -3,7 +3,9 @@
 // per namespace in BPF maps and read here at scrape time: O(map entries),
 // never O(sockets).
 //
-// The programs are loaded and attached once, when the collector is created.
+// The programs are loaded and attached once, when the collector is created
+// (or GET /connections or the sockets collector needs them: they share one
+// set, exporter/collectors/bpf_shared.h).
 // If that fails (no BTF, no privilege, no BPF) every scrape reports the
 // collector as failed with the reason (logged once, by the scraper); the
 // other collectors are not affected. A hook that does not attach disables
@@ -11,7 +13,8 @@
 //
 // tcpq_sockets is kept in the kernel on every transition and seeded once per
 // namespace (on the first scrape that sees it) by an iter/tcp walk run
-// inside that namespace. The walk runs after the programs are attached and
+// inside that namespace (by whichever of this collector and the sockets
+// collector visits it first). The walk runs after the programs are attached and
 // the two cannot count a socket twice: each counted socket carries its
 // counted state in socket storage, the walk skips sockets that already have
 // one, and a transition moves the count from the stored state to the new
@@ -23,7 +26,8 @@
 // namespaces this scrape discovered (so --netns=host shows the host only),
 // and map entries of a namespace gone for two scrapes are deleted.
 //
-// Test seam (environment, read once at start; for tests/integration only):
+// Test seam (environment, read once at start by bpf_shared.cc; for
+// tests/integration only):
 // TCPQ_BPF_NO_TP_BTF=1 attaches the raw_tp fallbacks only;
 // TCPQ_BPF_BREAK_TP_BTF=hook[,hook] makes those tp_btf programs fail to load
 // (so they fall back to raw_tp); TCPQ_BPF_SKIP=hook[,hook] treats those hooks
@@ -31,7 +35,6 @@
 
 #include <array>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,14 +45,13 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "bpf/convert.h"
 #include "bpf/loader.h"
 #include "exporter/collector_registry.h"
 #include "exporter/collectors/bpf_families.h"
+#include "exporter/collectors/bpf_shared.h"
 #include "exporter/log.h"
 #include "procfs/namespace_files.h"
 
@@ -79,25 +81,17 @@ class FirstError {
 
 class BpfCollector : public Collector {
  public:
-  BpfCollector(std::unique_ptr<Programs> programs, absl::Status load_error,
-               bool histograms_by_netns)
-      : programs_(std::move(programs)),
-        load_error_(std::move(load_error)),
+  BpfCollector(SharedBpf& shared, bool histograms_by_netns)
+      : shared_(shared),
+        programs_(shared.programs()),
         histograms_by_netns_(histograms_by_netns) {}
 
   // Seeds the socket gauge of a namespace the first time it is seen (an
   // iter/tcp walk inside it) and reads its TIME_WAIT count.
   absl::Status CollectNamespace(NamespaceVisit& visit, MetricSet&) override {
     if (!programs_ || !programs_->can_seed()) return absl::OkStatus();
-    bool seeded;
-    {
-      absl::MutexLock lock(&mutex_);
-      seeded = seeded_.contains(visit.inode());
-    }
-    if (!seeded) {
-      if (absl::Status seed = programs_->SeedCallingThreadNetns(); !seed.ok()) {
-        return seed;
-      }
+    if (absl::Status seed = shared_.SeedOnce(visit.inode()); !seed.ok()) {
+      return seed;
     }
     std::optional<uint64_t> time_wait;
     absl::Status read = sockstat_.Read(
@@ -119,7 +113,7 @@ class BpfCollector : public Collector {
   absl::Status CollectNode(const ScrapeContext& context,
                            MetricSet& out) override {
     bpf_families::AddProgramAttached(AttachedHooks(), out);
-    if (!programs_) return load_error_;
+    if (!programs_) return shared_.load_error();
     LogAttachmentsOnce();
     FirstError error;
     Scrape scrape;
@@ -133,6 +127,7 @@ class BpfCollector : public Collector {
     // A namespace discovery failed to find at all is not a namespace gone.
     if (!context.namespaces.empty()) {
       error.Note(ForgetVanishedNamespaces(scrape));
+      shared_.Retain(context.namespaces);
     }
     EndScrape();
     return error.status();
@@ -309,23 +304,20 @@ class BpfCollector : public Collector {
     return error.status();
   }
 
-  // Namespaces not read in this scrape are forgotten: seeding one again is
-  // harmless (the walk skips sockets already counted).
   void EndScrape() {
     absl::MutexLock lock(&mutex_);
-    seeded_ = std::move(seeded_this_scrape_);
     seeded_this_scrape_.clear();
     time_wait_.clear();
     sockstat_.EndScrape();
   }
 
-  const std::unique_ptr<Programs> programs_;  // null: BPF is off
-  const absl::Status load_error_;             // why it is off
+  SharedBpf& shared_;
+  Programs* const
+      programs_;  // null: BPF is off (shared_.load_error() says why)
   const bool histograms_by_netns_;
   // /proc/net/sockstat is a few hundred bytes.
   procfs::NamespaceFiles sockstat_{{"/proc/thread-self/net/sockstat"}, 4096};
   absl::Mutex mutex_;  // namespaces are visited concurrently
-  absl::flat_hash_set<uint64_t> seeded_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_set<uint64_t> seeded_this_scrape_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<uint64_t, uint64_t> time_wait_ ABSL_GUARDED_BY(mutex_);
   // Touched by CollectNode only (one scrape at a time).
@@ -334,42 +326,8 @@ class BpfCollector : public Collector {
 };
 
 absl::StatusOr<std::unique_ptr<Collector>> NewBpfCollector() {
-  bpf::LoadOptions options;
-  options.histograms_by_netns =
-      absl::GetFlag(FLAGS_collector_bpf_histogram_netns);
-  if (const char* no_btf = std::getenv("TCPQ_BPF_NO_TP_BTF");
-      no_btf != nullptr && std::string(no_btf) == "1") {
-    options.allow_tp_btf = false;
-  }
-  if (const char* skip = std::getenv("TCPQ_BPF_SKIP"); skip != nullptr) {
-    options.skip = absl::StrSplit(skip, ',', absl::SkipEmpty());
-  }
-  if (const char* hooks = std::getenv("TCPQ_BPF_BREAK_TP_BTF");
-      hooks != nullptr) {
-    options.break_tp_btf = absl::StrSplit(hooks, ',', absl::SkipEmpty());
-  }
-  if (const char* max = std::getenv("TCPQ_BPF_MAX_NETNS"); max != nullptr) {
-    if (!absl::SimpleAtoi(max, &options.max_netns)) options.max_netns = 0;
-  }
-  absl::StatusOr<std::unique_ptr<Programs>> programs = Programs::Load(options);
-  if (!programs.ok()) {
-    // Logged once by the scraper when the first scrape fails (never here:
-    // a bad flag of a later collector must stay the only line on stderr).
-    return std::make_unique<BpfCollector>(
-        nullptr,
-        absl::Status(
-            programs.status().code(),
-            absl::StrCat(
-                "BPF is off: ", programs.status().message(),
-                programs.status().code() == absl::StatusCode::kPermissionDenied
-                    ? " (loading BPF needs CAP_BPF and CAP_PERFMON, or "
-                      "CAP_SYS_ADMIN; podman's and Docker's default seccomp "
-                      "profiles allow bpf() only with CAP_SYS_ADMIN)"
-                    : "")),
-        options.histograms_by_netns);
-  }
-  return std::make_unique<BpfCollector>(*std::move(programs), absl::OkStatus(),
-                                        options.histograms_by_netns);
+  return std::make_unique<BpfCollector>(
+      SharedBpf::Get(), absl::GetFlag(FLAGS_collector_bpf_histogram_netns));
 }
 
 }  // namespace

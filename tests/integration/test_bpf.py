@@ -27,7 +27,8 @@ SS_STATES = {
     "CLOSING": "closing",
 }
 HOOKS = ("inet_sock_set_state", "tcp_retransmit_skb", "tcp_retransmit_synack",
-         "tcp_send_reset", "tcp_receive_reset", "iter_tcp")
+         "tcp_send_reset", "tcp_receive_reset", "iter_tcp", "iter_sk_storage_walk",
+         "iter_sk_storage_connections")
 
 
 def deny_syscall(nr):

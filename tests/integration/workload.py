@@ -31,14 +31,32 @@ def connect_nonblocking(family, addr, port, count):
     return clients
 
 
+def connect_from(family, addr, port, sources):
+    """Blocking connects to addr:port, COUNT from each SOURCE ("SOURCE:COUNT",
+    the client bound to SOURCE first)."""
+    clients = []
+    for source in sources:
+        source_addr, count = source.rsplit(":", 1)
+        for _ in range(int(count)):
+            c = socket.socket(family, socket.SOCK_STREAM)
+            c.bind((source_addr, 0))
+            c.connect((addr, port))
+            clients.append(c)
+    return clients
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["listen", "overflow", "halfopen"])
+    parser.add_argument("mode", choices=["listen", "overflow", "halfopen", "serve",
+                                         "closewait", "noaccept"])
     parser.add_argument("--addr", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--backlog", type=int, default=128)
     parser.add_argument("--sockets", type=int, default=1, help="SO_REUSEPORT group size")
     parser.add_argument("--connects", type=int, default=0)
+    parser.add_argument("--from", dest="sources", action="append", default=[],
+                        metavar="SOURCE:COUNT",
+                        help="serve/closewait/noaccept: COUNT clients bound to SOURCE")
     args = parser.parse_args()
     family = socket.AF_INET6 if ":" in args.addr else socket.AF_INET
     held = [listen(family, args.addr, args.port, args.backlog, args.sockets > 1)
@@ -54,6 +72,20 @@ def main():
             time.sleep(0.5)
         else:
             held.extend(clients)
+    elif args.mode in ("serve", "closewait", "noaccept"):
+        # serve: every connection accepted and held open on both sides;
+        # closewait: accepted, then the clients close and the server never
+        # does (its sockets stay in CLOSE_WAIT); noaccept: never accepted
+        # (the connections wait in the accept queue).
+        clients = connect_from(family, args.addr, args.port, args.sources)
+        if args.mode != "noaccept":
+            for _ in clients:
+                held.append(held[0].accept()[0])
+        if args.mode == "closewait":
+            for c in clients:
+                c.close()
+            clients = []
+        held.extend(clients)
     print(json.dumps({"ready": True}), flush=True)
     sys.stdin.read()
 

@@ -1,0 +1,51 @@
+#pragma once
+
+// The BPF programs of the process (bpf/tcpq.bpf.c), loaded once by their
+// first user and shared: the bpf collector reads their maps, the sockets
+// collector and GET /connections walk the socket storage they keep. One
+// storage means one seeding walk per namespace, whoever asks first.
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "bpf/loader.h"
+#include "procfs/netns.h"
+
+namespace tcpq {
+
+class SharedBpf {
+ public:
+  // Loads the programs on first use, with the options of the bpf
+  // collector's flags and test environment (see bpf_collector.cc).
+  static SharedBpf& Get();
+
+  bpf::Programs* programs() const { return programs_.get(); }  // null: off
+  // Why BPF is off ("BPF is off: <libbpf's reason>").
+  const absl::Status& load_error() const { return load_error_; }
+
+  // Seeds the socket storage and gauge of the namespace the calling thread
+  // is in (an iter/tcp walk), unless done already; `inode` names it. Any
+  // number of callers, concurrently for different namespaces.
+  absl::Status SeedOnce(uint64_t inode);
+  // Forgets the namespaces not in `namespaces` (a scrape's): one seen again
+  // is seeded again, which is harmless (the walk skips counted sockets), and
+  // an inode number reused by a new namespace gets its walk.
+  void Retain(const std::vector<procfs::Netns>& namespaces);
+  // The namespaces seeded so far: every full socket of theirs has storage.
+  absl::flat_hash_set<uint64_t> Seeded() const;
+
+ private:
+  SharedBpf();
+
+  std::unique_ptr<bpf::Programs> programs_;
+  absl::Status load_error_;
+  mutable absl::Mutex mutex_;
+  absl::flat_hash_set<uint64_t> seeded_ ABSL_GUARDED_BY(mutex_);
+};
+
+}  // namespace tcpq
