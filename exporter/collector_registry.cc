@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
@@ -138,9 +139,9 @@ std::unique_ptr<Scraper> Scraper::WithCollectors(
   return scraper;
 }
 
-std::shared_ptr<const Scraper::Identities> Scraper::LastIdentities() const {
-  absl::MutexLock lock(&identities_mutex_);
-  return identities_;
+std::shared_ptr<const Scraper::Names> Scraper::LastNames() const {
+  absl::MutexLock lock(&names_mutex_);
+  return names_;
 }
 
 std::vector<std::string> Scraper::EnabledCollectors() const {
@@ -191,7 +192,7 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
             "(reading another process's /proc/<pid>/ns/net needs "
             "CAP_SYS_PTRACE); namespaces only they are in are missing.",
             {}, denied);
-  auto identities = std::make_shared<Identities>();
+  auto names = std::make_shared<Names>();
   for (procfs::Netns& ns : namespaces) {
     NamePod(kubelet_, ns.identity);
     out.Gauge("tcpq_netns_info",
@@ -199,11 +200,7 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
               "Kubernetes, the pod UID and container ID of its lowest PID "
               "(the pod sandbox) and the pod's namespace and name.",
               NetnsInfoLabels(ns.identity), 1);
-    (*identities)[ns.identity.inode] = ns.identity;
-  }
-  {
-    absl::MutexLock lock(&identities_mutex_);
-    identities_ = std::move(identities);
+    names->namespaces[ns.identity.inode] = ns.identity;
   }
 
   const NodeContext node{discovery_.procfs, kubelet_};
@@ -251,7 +248,42 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
               "Time the collector's last scrape took.",
               {{"collector", entry.name}}, seconds);
   }
-  return out.Take();
+  std::vector<prometheus::MetricFamily> families = out.Take();
+  AddListenerProcesses(families, *names);
+  {
+    absl::MutexLock lock(&names_mutex_);
+    names_ = std::move(names);
+  }
+  return families;
+}
+
+void Scraper::AddListenerProcesses(
+    const std::vector<prometheus::MetricFamily>& families, Names& names) {
+  for (const prometheus::MetricFamily& family : families) {
+    if (family.name != kListenerInfoMetric) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      uint64_t netns = 0;
+      procfs::ListenerKey key;
+      std::string process;
+      for (const prometheus::ClientMetric::Label& label : metric.label) {
+        if (label.name == "netns") {
+          if (!absl::SimpleAtoi(label.value, &netns)) netns = 0;
+        } else if (label.name == "addr") {
+          key.addr = label.value;
+        } else if (label.name == "port") {
+          uint32_t port = 0;
+          if (absl::SimpleAtoi(label.value, &port) && port <= 65535) {
+            key.port = static_cast<uint16_t>(port);
+          }
+        } else if (label.name == "process") {
+          process = label.value;
+        }
+      }
+      if (netns != 0 && !process.empty()) {
+        names.listener_processes[netns][key] = std::move(process);
+      }
+    }
+  }
 }
 
 void Scraper::RefreshKubeletNames() {

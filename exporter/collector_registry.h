@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -11,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "exporter/collector.h"
 #include "procfs/kubelet_logs.h"
+#include "procfs/listeners.h"
 #include "procfs/netns.h"
 #include "procfs/netns_executor.h"
 #include "prometheus/metric_family.h"
@@ -80,10 +82,16 @@ class Scraper {
   // Names of the enabled collectors, for the startup log line.
   std::vector<std::string> EnabledCollectors() const;
 
-  // The identity of each namespace of the last scrape, by inode (for GET
-  // /connections): taken under a lock of its own, never the scrape's.
-  using Identities = absl::flat_hash_map<uint64_t, procfs::NetnsIdentity>;
-  std::shared_ptr<const Identities> LastIdentities() const;
+  // What the last scrape named (for GET /connections): each namespace's
+  // identity and each listener's owner. Taken under a lock of its own, never
+  // the scrape's.
+  struct Names {
+    absl::flat_hash_map<uint64_t, procfs::NetnsIdentity> namespaces;
+    // The `process` of tcpq_listener_info, by namespace inode, then listener.
+    absl::flat_hash_map<uint64_t, std::map<procfs::ListenerKey, std::string>>
+        listener_processes;
+  };
+  std::shared_ptr<const Names> LastNames() const;
 
  private:
   struct Entry {
@@ -112,15 +120,18 @@ class Scraper {
   void Visit(const procfs::Netns& ns, const absl::Status& entered,
              const NodeContext& node, KeptNamespace& kept, Share& share,
              std::vector<absl::Status>& statuses) const;
+  // The owners tcpq_listener_info named, into `names`: the scrape's own
+  // output is where a listener's owner is known.
+  static void AddListenerProcesses(
+      const std::vector<prometheus::MetricFamily>& families, Names& names);
   // Re-reads the kubelet's names if they changed; logs names it cannot use
   // once each.
   void RefreshKubeletNames() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const procfs::DiscoveryOptions discovery_;
   mutable absl::Mutex mutex_;
-  mutable absl::Mutex identities_mutex_;
-  std::shared_ptr<const Identities> identities_
-      ABSL_GUARDED_BY(identities_mutex_);
+  mutable absl::Mutex names_mutex_;
+  std::shared_ptr<const Names> names_ ABSL_GUARDED_BY(names_mutex_);
   // Fixed at creation; last_ok is only touched by a scrape (under mutex_).
   std::vector<Entry> entries_;
   bool discovery_ok_ ABSL_GUARDED_BY(mutex_) = true;

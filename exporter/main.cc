@@ -15,6 +15,8 @@
 #include "exporter/http_server.h"
 #include "exporter/log.h"
 #include "exporter/web_config.h"
+#include "procfs/inet_diag.h"
+#include "procfs/listeners.h"
 
 namespace {
 
@@ -89,16 +91,27 @@ int Run(int argc, char** argv) {
           return bpf.programs()->WalkConnections(filter, chunk);
         },
         [scraper_ptr]() -> tcpq::connections::Identify {
-          // Namespace and pod of each namespace as the last scrape named
-          // them. `process` (the listener's owner) is not wired yet.
-          return [identities =
-                      scraper_ptr->LastIdentities()](const tcpq_connection& c) {
+          // Namespace and pod of each namespace, and the owner of the
+          // listener a connection belongs to, as the last scrape named them.
+          return [names = scraper_ptr->LastNames()](const tcpq_connection& c) {
             tcpq::connections::Identity identity;
-            if (identities == nullptr) return identity;
-            const auto found = identities->find(c.socket.netns);
-            if (found != identities->end()) {
-              identity.kubernetes_namespace = found->second.kube_namespace;
-              identity.pod = found->second.pod;
+            if (names == nullptr) return identity;
+            const uint64_t netns = c.socket.netns;
+            if (const auto ns = names->namespaces.find(netns);
+                ns != names->namespaces.end()) {
+              identity.kubernetes_namespace = ns->second.kube_namespace;
+              identity.pod = ns->second.pod;
+            }
+            if (const auto owners = names->listener_processes.find(netns);
+                owners != names->listener_processes.end()) {
+              const int family = c.socket.family;
+              const auto owner = tcpq::procfs::FindListener(
+                  owners->second,
+                  {tcpq::procfs::FormatAddress(family, c.socket.local_addr),
+                   c.socket.local_port},
+                  {tcpq::procfs::WildcardAddress(family), c.socket.local_port});
+              if (owner != owners->second.end())
+                identity.process = owner->second;
             }
             return identity;
           };

@@ -13,6 +13,9 @@
 
 namespace tcpq {
 
+// The info series that names each listener's owner.
+inline constexpr char kListenerInfoMetric[] = "tcpq_listener_info";
+
 // Appends container, container_id, pod and namespace of a process in a
 // container, leaving out the ones it does not have.
 void AppendContainerLabels(const procfs::CgroupIdentity& cgroup,

@@ -92,7 +92,7 @@ class SockdiagCollector : public Collector {
       if (owner != nullptr) {
         AppendOwnerLabels(*owner, visit.node().kubelet, labels);
       }
-      out.Gauge("tcpq_listener_info",
+      out.Gauge(kListenerInfoMetric,
                 "The owner of a listener: process (comm of the lowest PID "
                 "holding it), systemd unit, and in Kubernetes its container, "
                 "pod and namespace. Labels it does not have are left out.",

@@ -209,6 +209,14 @@ class ConnectionsTest(unittest.TestCase):
 
                 close_wait = self.get_json(exporter, f"{mine}&state=close_wait")
                 self.assertEqual([c["local_port"] for c in close_wait], [other] * 3)
+                # `process`: the owner of the listener a socket belongs to,
+                # as the last scrape's tcpq_listener_info named it; a client
+                # socket belongs to none.
+                for c in server + close_wait:
+                    self.assertEqual(c["process"], "python3", c)
+                clients = [c for c in every if c["local_port"] not in (port, other)]
+                self.assertEqual(len(clients), 6)
+                self.assertEqual({c["process"] for c in clients}, {""})
                 self.assertEqual(len(self.get_json(
                     exporter, f"{mine}&state=close_wait,listen")), 5)
 
