@@ -8,10 +8,11 @@ Prints one JSON line {"ready": true, "ports": {...}} once the sockets are in
 place, then keeps going, about once a second, until its standard input
 closes. In every minute this namespace sees:
 
-  overflow  a backlog-2 listener that never accepts, its queue full (3/2), and
-            one connect a second whose SYN it drops (ListenOverflows,
-            ListenDrops, listener drops); each such connect is closed after
-            0.5 s, in SYN_SENT (a connect failure).
+  overflow  a backlog-2 listener that never accepts, its queue full (3/2) with
+            connections that wait longer and longer (the oldest accept-queue
+            wait), and one connect a second whose SYN it drops
+            (ListenOverflows, ListenDrops, listener drops); each such connect
+            is closed after 0.5 s, in SYN_SENT (a connect failure).
   flood     a backlog-4 listener whose SYN-ACKs nftables drops on the way in:
             its SYN queue stays full, so each new SYN gets a SYN cookie or,
             with tcp_syncookies switched to 0 every other round, is dropped
@@ -27,7 +28,10 @@ closes. In every minute this namespace sees:
             opened, connect latency, time in syn_sent, syn_recv, established,
             fin_wait*, close_wait, last_ack, time_wait).
   held      established pairs and a half-closed pair (close_wait, fin_wait2)
-            kept open for tcpq_sockets.
+            kept open for tcpq_sockets and the oldest socket per state.
+  peers     PEER_CONNECTIONS connections from 127.0.0.2 to the normal
+            listener, accepted and held: a top peer (at least the exporter's
+            default --collector.sockets.peer-min-connections).
 """
 import json
 import os
@@ -38,6 +42,8 @@ import sys
 import time
 
 ADDR = "127.0.0.1"
+PEER = "127.0.0.2"  # on lo like ADDR: every 127/8 address is local
+PEER_CONNECTIONS = 12
 
 
 def listen(backlog):
@@ -77,8 +83,9 @@ def nonblocking_connect(port):
     return c
 
 
-def pair(listener):
-    c = socket.create_connection((ADDR, port_of(listener)), timeout=5)
+def pair(listener, source=None):
+    c = socket.create_connection((ADDR, port_of(listener)), timeout=5,
+                                 source_address=(source, 0) if source else None)
     s, _ = listener.accept()
     return c, s
 
@@ -99,6 +106,7 @@ def main():
 
     held = [socket.create_connection((ADDR, port_of(overflow)), timeout=5) for _ in range(3)]
     held += [x for _ in range(2) for x in pair(normal)]
+    held += [x for _ in range(PEER_CONNECTIONS) for x in pair(normal, PEER)]
     c, s = pair(normal)
     c.shutdown(socket.SHUT_WR)  # c: FIN_WAIT2, s: CLOSE_WAIT
     held += [c, s]

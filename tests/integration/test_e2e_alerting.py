@@ -10,12 +10,15 @@ fresh network namespaces:
             pod's Kubernetes namespace and name, container, process), route
             them by Kubernetes namespace to that team's receiver, notify its
             webhook, and resolve them after the listener stops dropping and
-            drains;
+            drains; the listener never accepts, so the socket walk's oldest
+            accept-queue wait grows until TcpListenerAcceptQueueNotDrained
+            fires, with the same labels, and resolves at the drain;
   near-full a backlog-100 listener holding 95 unaccepted connections and
             never dropping, owned by a systemd-style service:
             TcpListenerAcceptQueueNearFull fires (not inhibited, notified,
             naming the unit and process) while its drops and the namespace's
             ListenOverflows stay 0: the predictive alert comes before any drop;
+            it never accepts either: TcpListenerAcceptQueueNotDrained too;
   dashboard background traffic (dashboard_workload.py) that gives every
             dashboard panel something to draw: every panel query of
             dashboards/*.json, variables filled in for this namespace, is run
@@ -26,10 +29,13 @@ Timeline (budgets come from the rules Prometheus loaded, never hard-coded):
   t0            the listener's accept queue is full and every connect is dropped
   t0 + for(D)   TcpListenerDroppingConnections fires       (D: rate(drops[w]) > 0)
   stop          connects stop: drops stop rising, the queue stays full
+  t0 + T + for(Q) TcpListenerAcceptQueueNotDrained fires for both listeners
+                (T: its threshold on the oldest wait, seen by a walk at most
+                WALK_INTERVAL later)
   t0 + for(N)   TcpListenerAcceptQueueNearFull fires for both listeners; the
                 overflowing one inhibited by D (README's suggested inhibit_rules)
                 while D fires. Then the dashboard queries run.
-  drain         both listeners accept everything: N resolves at the next evaluation
+  drain         both listeners accept everything: N and Q resolve at the next evaluation
   stop + w      D resolves (no drop left in its rate window), webhook gets "resolved"
 TcpNamespaceListenOverflows never fires in the overflow namespace: its rule is
 silent while a listener there reports the drops, and its window is D's, so it
@@ -65,7 +71,11 @@ DASHBOARD_QUERIES = os.path.join(ROOT, "tests", "ops", "dashboard_queries.py")
 DROPPING = "TcpListenerDroppingConnections"
 NEAR_FULL = "TcpListenerAcceptQueueNearFull"
 NS_OVERFLOWS = "TcpNamespaceListenOverflows"
-EXPECTED = {DROPPING, NEAR_FULL}  # in the overflow namespace; never NS_OVERFLOWS
+NOT_DRAINED = "TcpListenerAcceptQueueNotDrained"
+EXPECTED = {DROPPING, NEAR_FULL, NOT_DRAINED}  # in the overflow namespace; never NS_OVERFLOWS
+# --collector.sockets.interval of the exporter, seconds: how late a walk may
+# see the oldest accept-queue wait pass the rule's threshold.
+WALK_INTERVAL = 5
 # Beyond a rule's own `for`/window: scrape (1 s) + evaluation (1 s) + the
 # notification to Alertmanager, with room for a loaded 2-core machine.
 SLACK = 30
@@ -194,7 +204,8 @@ class E2EAlertingTest(unittest.TestCase):
         app_cg = stack.enter_context(Cgroup(systemd_pod_path(pod_uid, app_id)))
         unit = f"tcpq-e2e-{os.getpid()}.service"
         unit_cg = stack.enter_context(Cgroup(f"system.slice/{unit}"))
-        exporter = stack.enter_context(Exporter(f"--path.varlog={varlog.dir}"))
+        exporter = stack.enter_context(Exporter(
+            f"--path.varlog={varlog.dir}", f"--collector.sockets.interval={WALK_INTERVAL}s"))
         webhook = Webhook()
         stack.callback(webhook.close)
 
@@ -254,8 +265,12 @@ class E2EAlertingTest(unittest.TestCase):
         window = max(duration_seconds(w) for w in
                      re.findall(r"\[(\d+[smh])\]", rules[DROPPING]["query"]))
         for_near = rules[NEAR_FULL]["duration"]
+        for_not_drained = rules[NOT_DRAINED]["duration"]
+        waited = float(re.search(r"tcpq_listener_accept_queue_oldest_seconds\[\w+\]\)\s*>\s*([\d.]+)",
+                                 rules[NOT_DRAINED]["query"]).group(1))
         self.progress(f"budgets from the rules: {DROPPING} for {for_drop:g}s over a "
-                      f"{window}s rate window; {NEAR_FULL} for {for_near:g}s")
+                      f"{window}s rate window; {NEAR_FULL} for {for_near:g}s; {NOT_DRAINED} "
+                      f"for {for_not_drained:g}s once the oldest wait passes {waited:g}s")
 
         def start(netns, script, *args, cgroup=None):
             """A workload in `netns` (and in `cgroup` from its start), ended
@@ -411,6 +426,31 @@ class E2EAlertingTest(unittest.TestCase):
         self.progress(f"stopped connecting after {reply['connects']} connects, "
                       f"{drops:g} drops")
 
+        # Neither listener has accepted anything: the oldest wait in their
+        # queues passes the threshold, a walk sees it, and `for` runs out.
+        def not_drained_ready(f):
+            return all(NOT_DRAINED in f[n] for n in (ns.inode, nf_ns.inode))
+        found = wait_until(f"{NOT_DRAINED} for both listeners",
+                           t0 + waited + WALK_INTERVAL + for_not_drained + SLACK, not_drained_ready)
+        fired = time.monotonic() - t0
+        self.progress(f"{NOT_DRAINED} in alertmanager for both listeners after {fired:.1f}s")
+        self.assertGreaterEqual(fired, waited + for_not_drained - 1,
+                                "fired before the wait passed its threshold for its `for`")
+        for netns, want, receiver in ((ns.inode, {**labels, **POD}, TEAM_RECEIVER),
+                                      (nf_ns.inode, {**nf_labels, **nf_owner}, "webhook")):
+            alert = found[netns][NOT_DRAINED]
+            self.check_alert(alert, rules[NOT_DRAINED], instance,
+                             {**want, "alertname": NOT_DRAINED})
+            self.assertEqual(alert["status"]["state"], "active")
+            wait = re.search(r" has waited (?:(\d+)m )?([\d.]+)s for accept\(\)",
+                             alert["annotations"]["description"])
+            self.assertIsNotNone(wait, alert["annotations"]["description"])
+            self.assertGreater(int(wait.group(1) or 0) * 60 + float(wait.group(2)), waited)
+            self.wait_webhook(webhook, netns, ("firing", NOT_DRAINED), time.monotonic() + SLACK)
+            self.assertEqual([(r, a["labels"]) for r, a in webhook.notified(netns)
+                              if a["labels"]["alertname"] == NOT_DRAINED],
+                             [(receiver, alert["labels"])])
+
         def near_full_ready(f):
             return all(NEAR_FULL in f[n] and f[n][NEAR_FULL]["status"]["state"] != "unprocessed"
                        for n in (ns.inode, nf_ns.inode))
@@ -472,6 +512,13 @@ class E2EAlertingTest(unittest.TestCase):
         self.progress(f"{NEAR_FULL} resolved {time.monotonic() - t_drain:.1f}s after the drain")
         self.wait_webhook(webhook, nf_ns.inode, ("resolved", NEAR_FULL),
                           time.monotonic() + SLACK)
+        # The queues are empty at once; the walk's last wait may still be
+        # high, but the rule wants a non-empty queue.
+        wait_until(f"{NOT_DRAINED} to resolve", t_drain + SLACK,
+                   lambda f: all(NOT_DRAINED not in f[n] for n in seen))
+        self.progress(f"{NOT_DRAINED} resolved {time.monotonic() - t_drain:.1f}s after the drain")
+        for netns in seen:
+            self.wait_webhook(webhook, netns, ("resolved", NOT_DRAINED), time.monotonic() + SLACK)
         found = wait_until(f"{DROPPING} to resolve", t_stop + window + SLACK,
                            lambda f: DROPPING not in f[ns.inode])
         resolved = time.monotonic() - t_stop
@@ -482,11 +529,12 @@ class E2EAlertingTest(unittest.TestCase):
                        ["alerts"] if a["labels"].get("netns") == ns.inode]
         self.assertNotIn(DROPPING, prom_alerts)
         self.assertNotIn(NEAR_FULL, prom_alerts)
+        self.assertNotIn(NOT_DRAINED, prom_alerts)
         # Nothing else fired for these namespaces (namespace overflows, SYN
         # flood, retransmits, ...), not even in Prometheus alone.
         self.assertLessEqual(seen[ns.inode], EXPECTED)
-        self.assertEqual(seen[nf_ns.inode], {NEAR_FULL})
-        for netns, allowed in ((ns.inode, EXPECTED), (nf_ns.inode, {NEAR_FULL})):
+        self.assertEqual(seen[nf_ns.inode], {NEAR_FULL, NOT_DRAINED})
+        for netns, allowed in ((ns.inode, EXPECTED), (nf_ns.inode, {NEAR_FULL, NOT_DRAINED})):
             in_prom = {r["metric"]["alertname"] for r in prom.get(
                 "/api/v1/query", query=f'max_over_time(ALERTS{{netns="{netns}", '
                 f'alertstate="firing"}}[1h])')["data"]["result"]}
@@ -538,16 +586,23 @@ class E2EAlertingTest(unittest.TestCase):
         """The rules file loaded whole and evaluating, the exporter target up,
         Alertmanager discovered: {alertname: rule as /api/v1/rules gives it}."""
         with open(RULES) as f:
-            in_file = set(re.findall(r"^\s*-\s*alert:\s*(\w+)\s*$", f.read(), re.M))
+            text = f.read()
+        in_file = set(re.findall(r"^\s*-\s*alert:\s*(\w+)\s*$", text, re.M))
+        # Recording rules the alerts use (the socket walk's freshness): one
+        # failing would silence those alerts without a word.
+        records_in_file = set(re.findall(r"^\s*-\s*record:\s*(\S+)\s*$", text, re.M))
         self.assertLessEqual(EXPECTED | {NS_OVERFLOWS}, in_file, f"{RULES} lost an alert")
         deadline = time.monotonic() + 30
         while True:
             groups = prom.get("/api/v1/rules")["data"]["groups"]
             rules = {r["name"]: r for g in groups for r in g["rules"] if r["type"] == "alerting"}
+            records = {r["name"]: r for g in groups for r in g["rules"]
+                       if r["type"] == "recording"}
             targets = [t for t in prom.get("/api/v1/targets")["data"]["activeTargets"]
                        if t["labels"].get("job") == JOB]
             ams = prom.get("/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
-            evaluated = rules and all(r["health"] != "unknown" for r in rules.values())
+            evaluated = rules and all(r["health"] != "unknown"
+                                      for r in [*rules.values(), *records.values()])
             up = [t for t in targets if t["health"] == "up"]
             if evaluated and up and ams:
                 break
@@ -556,10 +611,12 @@ class E2EAlertingTest(unittest.TestCase):
                           f"targets {targets}, alertmanagers {ams}")
             time.sleep(0.5)
         self.assertEqual(set(rules), in_file, "prometheus did not load every rule of the file")
+        self.assertEqual(set(records), records_in_file)
         for g in groups:
             self.assertEqual(g["file"], RULES)
             self.assertEqual(g["interval"], 1)
-        bad = {n: r["lastError"] for n, r in rules.items() if r["health"] != "ok"}
+        bad = {n: r["lastError"] for n, r in [*rules.items(), *records.items()]
+               if r["health"] != "ok"}
         self.assertEqual(bad, {}, "rules failing to evaluate")
         self.assertEqual([t["labels"]["instance"] for t in targets], [instance])
         self.assertEqual([a["url"] for a in ams],

@@ -12,6 +12,8 @@ Checks, for every dashboards/*.json:
 - every panel (rows excepted: they hold no query) uses the `datasource`
   variable, as does each of its targets, has a description, a unit
   (fieldConfig.defaults.unit) and at least one query; panel ids are unique;
+  a panel over a `_seconds` gauge (an age, a duration, a timestamp drawn as
+  its age) has unit `s`;
 - every query: each range selector is [$__rate_interval] (so every rate,
   irate and increase uses it), each tcpq_ selector filters job="$job" and
   instance=~"$instance", and also netns=~"$netns" for metrics that carry a
@@ -48,7 +50,7 @@ DS_REFS = ("${datasource}", "$datasource")
 # Metrics without a netns label (spec: histograms carry none by default; the
 # exporter's own health metrics are node-wide).
 NO_NETNS = re.compile(r"^tcpq_(exporter_build_info|collector_\w+|bpf_\w+|netns_scanned"
-                      r"|state_duration_seconds\w*|connect_duration_seconds\w*)$")
+                      r"|socket_walk_\w+|state_duration_seconds\w*|connect_duration_seconds\w*)$")
 
 # What each dashboard must show: (description, predicate over the dashboard).
 def uses(metric, panel_type=None, fmt=None, contains=None):
@@ -75,6 +77,9 @@ REQUIRED = {
         ("connect attempts", uses("tcpq_connect_attempts_total")),
         ("connect failures", uses("tcpq_connect_failures_total")),
         ("sockets per state", uses("tcpq_sockets")),
+        ("oldest socket per state", uses("tcpq_sockets_oldest_seconds")),
+        ("socket walk duration", uses("tcpq_socket_walk_duration_seconds")),
+        ("age of the last socket walk", uses("tcpq_socket_walk_timestamp_seconds", contains="time() -")),
         ("state-duration heatmap", uses("tcpq_state_duration_seconds_bucket", "heatmap", "heatmap")),
         ("connect-latency heatmap", uses("tcpq_connect_duration_seconds_bucket", "heatmap", "heatmap")),
     ],
@@ -82,6 +87,8 @@ REQUIRED = {
         ("accept queue fill ratio", uses("tcpq_listener_accept_queue_length", contains="tcpq_listener_accept_queue_limit")),
         ("listener drops", uses("tcpq_listener_drops_total")),
         ("SYN-ACK retransmits", uses("tcpq_listener_synack_retransmits_total")),
+        ("oldest accept-queue wait", uses("tcpq_listener_accept_queue_oldest_seconds")),
+        ("top peers per listener", uses("tcpq_listener_top_peer_connections")),
         ("table of the fullest listeners (topk)", uses("tcpq_listener_accept_queue_length", "table", contains="topk(")),
         ("the listeners table's owner: process, container, pod",
          uses("tcpq_listener_info", "table", contains="group_left(namespace, pod, container, process, unit)")),
@@ -292,9 +299,15 @@ def check_dashboard(path, spec_names, seen_uids, seen_namings, fail):
             fail(f"{pw}: datasource must be the `datasource` variable, is {p.get('datasource')!r}")
         if not str(p.get("description", "")).strip():
             fail(f"{pw}: no description")
-        if not p.get("fieldConfig", {}).get("defaults", {}).get("unit"):
+        unit = p.get("fieldConfig", {}).get("defaults", {}).get("unit")
+        if not unit:
             fail(f"{pw}: no unit (fieldConfig.defaults.unit)")
         targets = p.get("targets", [])
+        seconds = sorted({m for t in targets for m, _ in selectors(t.get("expr", ""))
+                          if m.endswith("_seconds")})
+        if seconds and p.get("type") != "heatmap" and unit != "s":
+            fail(f"{pw}: {seconds[0]} is a time in seconds (an age, a duration; a timestamp "
+                 f"drawn as time() - it): unit must be s, is {unit!r}")
         if not targets:
             fail(f"{pw}: no query")
         for t in targets:

@@ -5,13 +5,14 @@
   warning|critical, `summary`, `description`, and
   `runbook_url` = README.md#<name in lower case>;
 - the description names the labels that identify the problem (netns, addr,
-  port for listener metrics; netns for namespace counters; ...), judged by
-  the metrics of the expression outside an `unless` clause;
+  port for listener metrics, and the peer for top peers; netns for namespace
+  counters and socket states; ...), judged by the metrics of the expression
+  outside an `unless` clause;
 - per-listener and per-namespace alerts name the workload: their expression
   is the join of tcpq.rules.yml's header, `(X) * on(K) group_left(LABELS)
   topk by(K) (1, INFO or on(K) last_over_time(INFO[W])) or on(K) (X)`, with
-  K, LABELS and INFO of JOINS below, W the widest range of X, and the two
-  copies of X identical; the description names every joined label;
+  K, LABELS and INFO of REQUIRED_LABELS below, W the widest range of X, and
+  the two copies of X identical; the description names every joined label;
 - alerts/tcpq.rules.test.yml tests every alert both firing (non-empty
   exp_alerts) and not firing (exp_alerts: []);
 - alerts/RUNBOOK.md has a heading whose GitHub anchor is each runbook_url
@@ -36,25 +37,27 @@ RUNBOOK = ROOT / "alerts" / "RUNBOOK.md"
 README = ROOT / "README.md"
 RUNBOOK_BASE = "https://github.com/tcpq/tcpq_exporter/blob/main/README.md#"
 
-# Labels a description must name, by the metrics its expression uses.
-REQUIRED_LABELS = [
-    (re.compile(r"\btcpq_listener_(accept_queue_\w+|drops_total|sockets|syn_queue_length)\b"),
-     ("netns", "addr", "port")),
-    (re.compile(r"\btcpq_listener_synack_retransmits_total\b"), ("netns", "port")),
-    (re.compile(r"\btcpq_(netstat|snmp|sysctl)_\w+|\btcpq_connect\w*|\btcpq_retransmits_total\b"),
-     ("netns",)),
-    (re.compile(r"\btcpq_collector_\w+"), ("collector",)),
-    (re.compile(r"\btcpq_bpf_program_attached\b"), ("program",)),
-    (re.compile(r"\bup\b"), ("job", "instance")),
-]
+# The workload join of per-listener and per-namespace alerts: (K, LABELS, INFO).
+LISTENER_JOIN = ("job, instance, netns, addr, port", "namespace, pod, container, process, unit",
+                 "tcpq_listener_info")
+NETNS_JOIN = ("job, instance, netns", "namespace, pod", "tcpq_netns_info")
 
-# The workload join by kind of alert (the first two REQUIRED_LABELS
-# patterns): (K, LABELS, INFO).
-JOINS = {
-    0: ("job, instance, netns, addr, port", "namespace, pod, container, process, unit",
-        "tcpq_listener_info"),
-    2: ("job, instance, netns", "namespace, pod", "tcpq_netns_info"),
-}
+# Labels a description must name, and the workload join the expression must
+# be, by the metrics it uses: the first pattern that matches decides.
+REQUIRED_LABELS = [
+    (re.compile(r"\btcpq_listener_top_peer_connections\b"),
+     ("netns", "addr", "port", "peer"), LISTENER_JOIN),
+    (re.compile(r"\btcpq_listener_(accept_queue_\w+|drops_total|sockets|syn_queue_length"
+                r"|peers|peer_connections_max)\b"),
+     ("netns", "addr", "port"), LISTENER_JOIN),
+    (re.compile(r"\btcpq_listener_synack_retransmits_total\b"), ("netns", "port"), None),
+    (re.compile(r"\btcpq_(netstat|snmp|sysctl)_\w+|\btcpq_connect\w*|\btcpq_retransmits_total\b"
+                r"|\btcpq_sockets\w*"),
+     ("netns",), NETNS_JOIN),
+    (re.compile(r"\btcpq_collector_\w+"), ("collector",), None),
+    (re.compile(r"\btcpq_bpf_program_attached\b"), ("program",), None),
+    (re.compile(r"\bup\b"), ("job", "instance"), None),
+]
 WORKLOAD_JOIN = re.compile(
     r"\((?P<x>.*)\) \* on\((?P<k1>[^)]*)\) group_left\((?P<labels>[^)]*)\)"
     r" topk by\((?P<k2>[^)]*)\) \(1, (?P<info1>\w+) or on\((?P<k3>[^)]*)\)"
@@ -173,14 +176,13 @@ def main() -> int:
             # The right-hand side of `unless` only removes series, it gives
             # the alert no labels: leave it out (up to a following `or`).
             labelled = re.sub(r"\bunless\b.*?(?=\bor\b|\Z)", "", expr.group(1), flags=re.S)
-            for i, (pattern, labels) in enumerate(REQUIRED_LABELS):
+            for pattern, labels, join in REQUIRED_LABELS:
                 if pattern.search(labelled):
                     for label in labels:
                         if f"$labels.{label}" not in desc.group(1):
                             failures.append(f"{where}: description does not name {label} ($labels.{label})")
-                    if i in JOINS:
-                        check_workload_join(where, expr.group(1), desc.group(1), JOINS[i],
-                                            failures)
+                    if join:
+                        check_workload_join(where, expr.group(1), desc.group(1), join, failures)
                     break
 
     tests = TESTS.read_text(encoding="utf-8")

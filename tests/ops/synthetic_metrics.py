@@ -57,6 +57,14 @@ for n, ns in enumerate(NETNS, 1):
         add("tcpq_listener_sockets", LL, lambda i: 1)
         add("tcpq_listener_drops_total", LL, counter(0.5 * n))
         add("tcpq_listener_synack_retransmits_total", {**L, "port": port}, counter(0.2 * n))
+        # The socket walk's view of the listener: two top peers (one IPv6),
+        # the oldest queued connection.
+        add("tcpq_listener_peers", LL, lambda i, n=n: 5 * n + i % 3)
+        add("tcpq_listener_peer_connections_max", LL, lambda i, n=n: 40 * n + i % 7)
+        for peer, share in (("10.0.0.7", 1.0), ("2001:db8::7", 0.5)):
+            add("tcpq_listener_top_peer_connections", {**LL, "peer": peer},
+                lambda i, n=n, share=share: int((40 * n + i % 7) * share))
+        add("tcpq_listener_accept_queue_oldest_seconds", LL, lambda i, n=n: 0.5 * n + i % 10)
     for name, rate in (("listen_overflows", 0.5), ("listen_drops", 0.7), ("syncookies_sent", 0.1),
                        ("req_q_full_drop", 0.05), ("req_q_full_do_cookies", 0.1), ("syn_retrans", 0.3)):
         add(f"tcpq_netstat_{name}_total", L, counter(rate * n))
@@ -71,6 +79,9 @@ for n, ns in enumerate(NETNS, 1):
     for s in STATES:
         add("tcpq_sockets", {**L, "state": s}, lambda i, n=n: 10 * n + i % 5)
         add("tcpq_retransmits_total", {**L, "state": s}, counter(0.1 * n))
+        if s not in ("time_wait", "close"):  # the states the walk can age
+            add("tcpq_sockets_oldest_seconds", {**L, "state": s},
+                lambda i, n=n: 60 * n + i * STEP)
     for name, v in (("net_core_somaxconn", 4096), ("net_ipv4_tcp_max_syn_backlog", 1024),
                     ("net_ipv4_tcp_syncookies", 1), ("net_ipv4_tcp_abort_on_overflow", 0),
                     ("net_ipv4_tcp_synack_retries", 5), ("net_ipv4_tcp_syn_retries", 6)):
@@ -92,12 +103,16 @@ for s in STATES:
     histogram("tcpq_state_duration_seconds", {"state": s}, 5, 0.01 if s != "established" else 30)
 
 add("tcpq_exporter_build_info", {"version": "0.1.0", "revision": "synthetic"}, lambda i: 1)
-for c in ("bpf", "netstat", "snmp", "sockdiag", "sysctl"):
+for c in ("bpf", "netstat", "snmp", "sockdiag", "sysctl", "sockets"):
     add("tcpq_collector_success", {"collector": c}, lambda i: 1)
     add("tcpq_collector_duration_seconds", {"collector": c}, lambda i: 0.001)
 for p in ("tcp_state", "tcp_retransmit", "tcp_synack", "tcp_reset"):
     add("tcpq_bpf_program_attached", {"program": p}, lambda i: 1)
 add("tcpq_netns_scanned", {}, lambda i: len(NETNS))
+# A walk every 15 s, ending 5 s before each scrape.
+add("tcpq_socket_walk_duration_seconds", {}, lambda i: 0.05 + 0.001 * (i % 5))
+add("tcpq_socket_walk_timestamp_seconds", {}, lambda i: TIMES[i] - 5)
+add("tcpq_socket_walk_sockets", {}, lambda i: 1000 + i % 50)
 
 out = sys.stdout
 for name, series in families.items():
