@@ -6,6 +6,7 @@
 #include <cstring>
 #include <tuple>
 
+#include "absl/strings/str_cat.h"
 #include "procfs/inet_diag.h"
 
 namespace tcpq::socket_walk {
@@ -142,6 +143,16 @@ std::vector<uint16_t> ListeningPorts(const bpf::WalkAggregates& pass) {
   std::sort(ports.begin(), ports.end());
   ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
   return ports;
+}
+
+absl::Status Freshness(absl::Time last_end, absl::Time now,
+                       absl::Duration interval) {
+  const absl::Duration allowed = std::max(3 * interval, absl::Minutes(1));
+  if (now - last_end <= allowed) return absl::OkStatus();
+  return absl::DeadlineExceededError(absl::StrCat(
+      "socket walk stale: nothing completed for ",
+      absl::FormatDuration(absl::Trunc(now - last_end, absl::Seconds(1))),
+      " (interval ", absl::FormatDuration(interval), ")"));
 }
 
 }  // namespace tcpq::socket_walk

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "bpf/tcpq.h"
 #include "bpf/walk_records.h"
 #include "procfs/listeners.h"
@@ -71,5 +73,12 @@ Summary Summarize(const bpf::WalkAggregates& pass, uint64_t now_ns,
 // The ports of every listener of a pass, sorted, each once: the server-side
 // ports the next pass counts peers on.
 std::vector<uint16_t> ListeningPorts(const bpf::WalkAggregates& pass);
+
+// OK while the walk keeps up: its last completed pass (or, before the
+// first, the walker's start) ended at most 3 intervals (and at least a
+// minute) before `now`. Else an error saying so: a walker that hangs, or
+// whose every pass fails, must not leave old figures looking current.
+absl::Status Freshness(absl::Time last_end, absl::Time now,
+                       absl::Duration interval);
 
 }  // namespace tcpq::socket_walk

@@ -260,5 +260,20 @@ TEST(WalkRecordsTest, RecordsStraddlingReadsAndInvalidOnes) {
   EXPECT_EQ(truncated.Finish().code(), absl::StatusCode::kDataLoss);
 }
 
+TEST(SocketWalkTest, AWalkThatStopsCompletingIsStale) {
+  const absl::Time end = absl::FromUnixSeconds(1000);
+  // Three intervals, at least a minute.
+  EXPECT_TRUE(Freshness(end, end + absl::Seconds(45), absl::Seconds(15)).ok());
+  EXPECT_TRUE(Freshness(end, end + absl::Seconds(60), absl::Seconds(15)).ok());
+  const absl::Status stale =
+      Freshness(end, end + absl::Seconds(61), absl::Seconds(15));
+  EXPECT_EQ(stale.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_NE(stale.message().find("1m1s"), std::string::npos) << stale;
+  EXPECT_TRUE(Freshness(end, end + absl::Minutes(3), absl::Minutes(1)).ok());
+  EXPECT_FALSE(Freshness(end, end + absl::Minutes(3) + absl::Seconds(1),
+                         absl::Minutes(1))
+                   .ok());
+}
+
 }  // namespace
 }  // namespace tcpq::socket_walk

@@ -83,7 +83,10 @@ class SocketsCollector : public Collector {
  public:
   SocketsCollector(SharedBpf& shared, absl::Duration interval,
                    socket_walk::Options options)
-      : shared_(shared), interval_(interval), options_(options) {
+      : shared_(shared),
+        interval_(interval),
+        options_(options),
+        started_(absl::Now()) {
     if (Runnable().ok()) walker_ = std::thread([this] { Loop(); });
   }
 
@@ -151,7 +154,9 @@ class SocketsCollector : public Collector {
                 {}, static_cast<double>(pass->summary.sockets));
     }
     absl::MutexLock lock(&mutex_);
-    return last_error_;
+    if (!last_error_.ok()) return last_error_;
+    return socket_walk::Freshness(pass != nullptr ? pass->end : started_,
+                                  absl::Now(), interval_);
   }
 
  private:
@@ -284,6 +289,7 @@ class SocketsCollector : public Collector {
   SharedBpf& shared_;
   const absl::Duration interval_;
   const socket_walk::Options options_;
+  const absl::Time started_;
   mutable absl::Mutex mutex_;
   std::shared_ptr<const Pass> pass_ ABSL_GUARDED_BY(mutex_);
   std::shared_ptr<const Pass> scrape_pass_ ABSL_GUARDED_BY(mutex_);
