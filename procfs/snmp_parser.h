@@ -28,8 +28,10 @@ struct MibSection {
 absl::StatusOr<std::vector<MibSection>> ParseMibText(absl::string_view text);
 
 // Section `name` of the text of /proc/net/<file> ("netstat" or "snmp"); an
-// empty section when the kernel has none (absent, not zero). A malformed
-// file is DataLoss naming it.
+// empty section when the kernel has none (absent, not zero). The wanted
+// section is checked as ParseMibText checks every one; the others only for
+// alignment (each header followed by values of the same section), not
+// tokenized. A malformed file is DataLoss naming it.
 absl::StatusOr<MibSection> ParseMibSection(absl::string_view text,
                                            absl::string_view file,
                                            absl::string_view name);

@@ -94,6 +94,24 @@ TEST(SnmpParserTest, ParsesSnmpTcpOfBothKernels) {
   EXPECT_EQ(Field(*tcp, "InCsumErrors"), nullptr);
 }
 
+TEST(SnmpParserTest, ASectionIsReadWithoutTokenizingTheOthers) {
+  // A value that is no integer in another section does not matter...
+  absl::StatusOr<MibSection> tcp =
+      ParseMibSection("Ip: A B\nIp: 1 x\nTcp: C D\nTcp: 3 4\n", "snmp", "Tcp");
+  ASSERT_TRUE(tcp.ok()) << tcp.status();
+  EXPECT_EQ(tcp->fields,
+            (std::vector<std::pair<std::string, double>>{{"C", 3}, {"D", 4}}));
+  // ...but one in the wanted section does, and so does a file whose lines
+  // slipped (another section's header followed by the wanted one's values).
+  EXPECT_TRUE(absl::IsDataLoss(
+      ParseMibSection("Tcp: C D\nTcp: 3 y\n", "snmp", "Tcp").status()));
+  EXPECT_TRUE(absl::IsDataLoss(
+      ParseMibSection("Ip: A\nTcp: 1\nTcp: C\nIp: 3\n", "snmp", "Tcp")
+          .status()));
+  EXPECT_TRUE(absl::IsDataLoss(
+      ParseMibSection("no colon\nat all\n", "snmp", "Tcp").status()));
+}
+
 TEST(SnmpParserTest, RejectsCountMismatch) {
   absl::StatusOr<std::vector<MibSection>> sections =
       ParseMibText("Tcp: A B C\nTcp: 1 2\n");
