@@ -101,17 +101,43 @@ struct tcpq_synack_key {
   __u16 pad;  /* always 0 */
 };
 
-/* Per-socket storage (BPF_MAP_TYPE_SK_STORAGE, freed with the socket). */
+/* Per-socket storage (BPF_MAP_TYPE_SK_STORAGE, freed with the socket).
+ * 56 bytes: with the kernel's 72-byte element header, one 128-byte slab
+ * object per socket (96 bytes with the first 16 alone). */
 struct tcpq_sk_state {
+  /* Written by inet_sock_set_state and the seeding walk only. */
   /* bpf_ktime_get_ns() when it entered `state`; with TCPQ_SK_SEEDED, when the
    * seeding walk first saw it (it was in `state` already). */
   __u64 entered_ns;
-  __u32 state; /* the state counted in sockets[], 0: not counted */
-  __u32 flags; /* TCPQ_SK_*; cleared on every transition */
+  __u8 state; /* the state counted in sockets[], 0: not counted */
+  __u8 flags; /* TCPQ_SK_*; cleared on every transition */
+  __u16 pad;
+  /* Written by walk_sockets only: what it read of the struct sock, so that
+   * later passes read this storage alone (the socket is another cache miss,
+   * on another page: a third of a pass). Valid while walk_flags has
+   * TCPQ_SK_WALK_READ and walk_tag is the low half of entered_ns, i.e.
+   * until the socket's next transition (what it keeps changes only through
+   * CLOSE and a new connect(); a transition whose time matches the tag, one
+   * in 2^32, keeps the old values). Addresses in network byte order,
+   * AF_INET in the first 4 bytes, the rest 0 (storage starts zeroed and a
+   * socket's family never changes). */
+  __u32 netns;
+  __u32 walk_tag;
+  __u16 port; /* local, host byte order */
+  __u8 family;
+  __u8 walk_flags; /* TCPQ_SK_WALK_* */
+  __u8 local_addr[16];
+  __u8 remote_addr[16];
 };
 /* The socket was in `state` before the programs saw it: entered_ns is when
  * the seeding walk found it, so no duration is observed for that state. */
 #define TCPQ_SK_SEEDED 1u
+/* netns, port, family and the addresses are the socket's, read while it was
+ * in `state`. */
+#define TCPQ_SK_WALK_READ 1u
+/* A process held it (sk_socket) in this state: it is in no accept queue.
+ * Only close() takes a socket from its process, and that is a transition. */
+#define TCPQ_SK_WALK_HELD 2u
 
 /* One socket as the walk over the socket storage reports it
  * (iter/bpf_sk_storage_map, every namespace in one pass): fixed size, a
