@@ -83,6 +83,14 @@ struct {
 /* What walk_sockets aggregates (see tcpq.h); user space clears them. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, TCPQ_MAX_WALK_LISTENERS);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct tcpq_walk_endpoint);
+  __type(value, __u64);
+} walk_listeners SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, TCPQ_MAX_WALK_OLDEST);
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, struct tcpq_walk_state_key);
@@ -109,6 +117,12 @@ struct {
  * and state; user space zeroes them before a pass. Only the one walker
  * thread runs that program: plain loads and stores. */
 __u64 walk_seen = 0;
+/* The pass, set by user space: never 0, the walk_pass of a new storage. */
+__u16 walk_current_pass = 0;
+/* Test seam (TCPQ_BPF_WALK_READ_SIZE): write a record's worth of zeroes per
+ * socket counted, so that the kernel stops and resumes the iteration as it
+ * does when output fills a read(). */
+__u8 walk_test_filler = 0;
 struct tcpq_walk_slot walk_slots[TCPQ_WALK_SLOTS] = {};
 /* Bit p set: some namespace listened on port p at the previous pass; a
  * socket on another port is a client's. */
@@ -118,6 +132,7 @@ static const struct tcpq_netns_stats zero_stats;
 static const struct tcpq_walk_queue zero_queue;
 static const __u64 zero_u64;
 static const struct tcpq_hist zero_hist;
+static const struct tcpq_walk_socket zero_walk_socket;
 
 static __always_inline void count_failure(__u32 map) {
   __u64 *failures = bpf_map_lookup_elem(&map_failures, &map);
@@ -444,13 +459,21 @@ static __always_inline void fill_walk_detail(struct tcpq_walk_socket *rec,
   if (!sk->sk_socket) rec->flags |= TCPQ_WALK_NO_SOCKET;
 }
 
+/* The local endpoint a walk_sockets storage names. */
+static __always_inline void walk_endpoint(const struct tcpq_sk_state *st,
+                                          struct tcpq_walk_endpoint *e) {
+  __builtin_memcpy(e->addr, st->local_addr, 16);
+  e->netns = st->netns;
+  e->port = st->port;
+  e->family = st->family;
+}
+
 /* The sockets collector's pass: every socket that has storage, in every
- * namespace. Listeners are written as records, the rest is aggregated in
- * the walk_* maps (see tcpq.h). Storage exists for every full socket that
- * changed state since the programs were attached and every one a seeding
- * walk (iter/tcp, per namespace) found: one pass covers all namespaces,
- * where iter/tcp or sock_diag would walk the whole table once per
- * namespace. Timewait and request sockets have no storage.
+ * namespace, aggregated in the walk_* maps (see tcpq.h). Storage exists for
+ * every full socket that changed state since the programs were attached and
+ * every one a seeding walk (iter/tcp, per namespace) found: one pass covers
+ * all namespaces, where iter/tcp or sock_diag would walk the whole table
+ * once per namespace. Timewait and request sockets have no storage.
  *
  * The struct sock is read once per socket and state (kept in its storage,
  * see tcpq_sk_state), then only for whether a process holds a server-side
@@ -460,8 +483,16 @@ int walk_sockets(struct bpf_iter__bpf_sk_storage_map *ctx) {
   struct sock *sk = ctx->sk;
   struct tcpq_sk_state *st = ctx->value;
   if (!sk || !st) return 0;
+  /* Once per pass, however often the kernel's resumed iteration (or a
+   * second walk) comes round to it (see tcpq.h). Closed sockets are marked
+   * too, so that every storage has a recent pass, never the one 2^16
+   * passes on. */
+  if (st->walk_pass == walk_current_pass) return 0;
+  st->walk_pass = walk_current_pass;
   __u32 state = st->state;
   if (state == 0 || state >= TCPQ_STATES) return 0;
+  if (walk_test_filler)
+    bpf_seq_write(ctx->meta->seq, &zero_walk_socket, sizeof(zero_walk_socket));
   __u64 since_ns = st->entered_ns;
   bool kept =
       (st->walk_flags & TCPQ_SK_WALK_READ) && st->walk_tag == (__u32)since_ns;
@@ -507,15 +538,11 @@ int walk_sockets(struct bpf_iter__bpf_sk_storage_map *ctx) {
     if (oldest && (*oldest == 0 || since_ns < *oldest)) *oldest = since_ns;
   }
   if (state == TCPQ_TCP_LISTEN) {
-    struct tcpq_walk_socket rec = {};
-    __builtin_memcpy(rec.local_addr, st->local_addr, 16);
-    rec.since_ns = since_ns;
-    rec.netns = netns;
-    rec.local_port = port;
-    rec.family = st->family;
-    rec.state = state;
-    rec.flags = (st->flags & TCPQ_SK_SEEDED) ? TCPQ_WALK_SEEDED : 0;
-    bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
+    struct tcpq_walk_endpoint listener = {};
+    walk_endpoint(st, &listener);
+    __u64 *count = lookup_or_insert(&walk_listeners, &listener, &zero_u64,
+                                    TCPQ_MAP_WALK_LISTENERS);
+    if (count) (*count)++;
     return 0;
   }
   /* Only a listener's connections count: established ones as peers, and
@@ -526,11 +553,8 @@ int walk_sockets(struct bpf_iter__bpf_sk_storage_map *ctx) {
     return 0;
   if (!(walk_port_bits[(port >> 3) & 8191] & (1 << (port & 7)))) return 0;
   struct tcpq_walk_peer_key peer = {};
-  __builtin_memcpy(peer.local.addr, st->local_addr, 16);
+  walk_endpoint(st, &peer.local);
   __builtin_memcpy(peer.remote, st->remote_addr, 16);
-  peer.local.netns = netns;
-  peer.local.port = port;
-  peer.local.family = st->family;
   /* A process that holds it keeps it until a transition (close()). */
   bool queued = false;
   if (!kept || !(st->walk_flags & TCPQ_SK_WALK_HELD)) {

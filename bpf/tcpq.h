@@ -111,7 +111,8 @@ struct tcpq_sk_state {
   __u64 entered_ns;
   __u8 state; /* the state counted in sockets[], 0: not counted */
   __u8 flags; /* TCPQ_SK_*; cleared on every transition */
-  __u16 pad;
+  /* Written by walk_sockets only: the last pass that counted it. */
+  __u16 walk_pass;
   /* Written by walk_sockets only: what it read of the struct sock, so that
    * later passes read this storage alone (the socket is another cache miss,
    * on another page: a third of a pass). Valid while walk_flags has
@@ -156,12 +157,20 @@ struct tcpq_walk_socket {
   __u8 flags;  /* TCPQ_WALK_* */
   __u8 pad[5];
 };
-/* The walk of the sockets collector (walk_sockets) sends only LISTEN sockets
- * as records: everything else is aggregated in these maps during the pass,
- * which user space reads and clears after it. A BPF iterator that writes
- * records restarts its walk of the map's bucket for every 8 pages read, so
- * a record per socket would cost O(sockets^2) (300 ms of CPU at 90k sockets
- * here); with almost nothing written, one read() walks everything.
+/* The walk of the sockets collector (walk_sockets) writes nothing: it
+ * aggregates in these maps during the pass, which user space reads and
+ * clears after it. The kernel stops a BPF iterator at the end of each read()
+ * that returns bytes (8 pages at most) and after a million elements, and
+ * resumes it by position in the map's bucket: it walks the bucket again up
+ * to there (there are as many buckets as CPUs, rounded up to a power of
+ * two), so a record per socket cost O(sockets^2) (300 ms of CPU at 90k
+ * sockets here), and a socket inserted or deleted meanwhile before that
+ * position shifts it: a socket comes round twice, or one is skipped. So
+ * walk_sockets counts a socket only in a pass it has not counted it in
+ * (tcpq_sk_state.walk_pass), and user space walks again, counting only the
+ * sockets still uncounted, after a pass that was stopped (see
+ * bpf::Programs::WalkAggregated). With nothing written, below a million
+ * sockets one read() walks everything once.
  *
  * Only ESTABLISHED sockets on a listening port (server side) count as peers:
  * user space sets the ports of the previous pass's listeners, of every
@@ -173,7 +182,8 @@ struct tcpq_walk_state_key {
   __u32 netns;
   __u32 state;
 };
-/* A local endpoint of a namespace. Unused address bytes are 0. */
+/* A local endpoint of a namespace. Unused address bytes are 0. Listening
+ * sockets per endpoint are counted in walk_listeners (value: a __u64). */
 struct tcpq_walk_endpoint {
   __u8 addr[16];
   __u32 netns;
@@ -202,6 +212,7 @@ struct tcpq_walk_slot {
   __u32 used;
   __u64 oldest[TCPQ_STATES]; /* since_ns; 0: none */
 };
+#define TCPQ_MAX_WALK_LISTENERS 16384
 #define TCPQ_MAX_WALK_OLDEST 65536
 #define TCPQ_MAX_WALK_QUEUED 65536
 #define TCPQ_MAX_WALK_PEERS 262144
@@ -312,13 +323,14 @@ struct tcpq_hist_key {
 
 /* The bounded maps whose failed inserts are counted (map_failures, indexed
  * by TCPQ_MAP_<ID>): X(ID, map name). */
-#define TCPQ_MAP_LIST(X)          \
-  X(NETNS_STATS, "netns_stats")   \
-  X(SYNACK, "synack_retransmits") \
-  X(SK_STATE, "sk_state")         \
-  X(NETNS_HISTS, "netns_hists")   \
-  X(WALK_OLDEST, "walk_oldest")   \
-  X(WALK_QUEUED, "walk_queued")   \
+#define TCPQ_MAP_LIST(X)              \
+  X(NETNS_STATS, "netns_stats")       \
+  X(SYNACK, "synack_retransmits")     \
+  X(SK_STATE, "sk_state")             \
+  X(NETNS_HISTS, "netns_hists")       \
+  X(WALK_LISTENERS, "walk_listeners") \
+  X(WALK_OLDEST, "walk_oldest")       \
+  X(WALK_QUEUED, "walk_queued")       \
   X(WALK_PEERS, "walk_peers")
 
 enum tcpq_map {
