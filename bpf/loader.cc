@@ -255,6 +255,7 @@ absl::StatusOr<std::unique_ptr<Programs>> Programs::Load(
       [&](const Choice& choice) -> absl::StatusOr<std::unique_ptr<Programs>> {
     std::unique_ptr<Programs> programs(new Programs());
     programs->ncpus_ = ncpus;
+    programs->walk_read_size_ = options.walk_read_size;
     absl::StatusOr<std::pair<tcpq_bpf*, std::array<bpf_link*, TCPQ_HOOKS>>>
         loaded = LoadChoice(choice, has_err, options, programs->attachment_);
     if (!loaded.ok()) return loaded.status();
@@ -326,27 +327,31 @@ Programs::~Programs() {
 namespace {
 
 // Runs one pass of an attached iterator, handing each read() to `chunk`.
-absl::Status RunIterator(
+// Returns the number of read()s that stopped the kernel's walk: those that
+// returned bytes, and EAGAIN (a million sockets walked without output).
+absl::StatusOr<uint64_t> RunIterator(
     bpf_link* link, absl::string_view what, std::span<uint8_t> buffer,
     absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
   const int fd = bpf_iter_create(bpf_link__fd(link));
   if (fd < 0)
     return Errno(absl::StrCat("creating the ", what, " iterator"), errno);
   ssize_t n;
+  uint64_t stops = 0;
   while (true) {
     n = ::read(fd, buffer.data(), buffer.size());
     if (n > 0) {
+      ++stops;
       chunk(buffer.first(static_cast<size_t>(n)));
       continue;
     }
-    // EAGAIN: the kernel stopped after a million sockets without output.
+    if (n < 0 && errno == EAGAIN) ++stops;
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     break;
   }
   const int err = errno;
   ::close(fd);
   if (n < 0) return Errno(absl::StrCat("walking the sockets with ", what), err);
-  return absl::OkStatus();
+  return stops;
 }
 
 }  // namespace
@@ -355,17 +360,17 @@ absl::Status Programs::SeedCallingThreadNetns() {
   if (!can_seed()) return absl::FailedPreconditionError("iter/tcp is off");
   uint8_t buffer[256];  // the seeding walk writes nothing
   return RunIterator(links_[TCPQ_HOOK_ITER_TCP], "iter/tcp", buffer,
-                     [](std::span<const uint8_t>) {});
+                     [](std::span<const uint8_t>) {})
+      .status();
 }
 
-absl::Status Programs::WalkSockets(
-    int hook, absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
+absl::StatusOr<uint64_t> Programs::WalkSockets(
+    int hook, std::span<uint8_t> buffer,
+    absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
   if (!can_walk(hook)) {
     return absl::FailedPreconditionError(
         absl::StrCat(HookName(hook), " is not attached"));
   }
-  // The kernel fills at most 8 pages per read() of a BPF iterator.
-  std::vector<uint8_t> buffer(64 * 1024);
   return RunIterator(links_[hook], HookName(hook), buffer, chunk);
 }
 
@@ -429,7 +434,9 @@ absl::Status Programs::WalkConnections(
     const tcpq_conn_filter& filter,
     absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
   skel_->bss->conn_filter = filter;
-  return WalkSockets(TCPQ_HOOK_CONNECTIONS, chunk);
+  // The kernel fills at most 8 pages per read() of a BPF iterator.
+  std::vector<uint8_t> buffer(64 * 1024);
+  return WalkSockets(TCPQ_HOOK_CONNECTIONS, buffer, chunk).status();
 }
 
 namespace {
@@ -482,14 +489,35 @@ absl::StatusOr<WalkAggregates> Programs::WalkAggregated(
   WalkAggregates result;
   skel_->bss->walk_seen = 0;
   std::memset(skel_->bss->walk_slots, 0, sizeof(skel_->bss->walk_slots));
-  RecordReader<tcpq_walk_socket> reader;
-  absl::Status walked =
-      WalkSockets(TCPQ_HOOK_WALK, [&](std::span<const uint8_t> chunk) {
-        reader.Feed(chunk, [&](const tcpq_walk_socket& s) {
-          result.listeners.push_back(s);
-        });
-      });
-  if (walked.ok()) walked = reader.Finish();
+  // A new number, never 0 (a new storage's): every socket is uncounted.
+  if (++walk_pass_ == 0) walk_pass_ = 1;
+  skel_->bss->walk_current_pass = walk_pass_;
+  skel_->bss->walk_test_filler = walk_read_size_ > 0;
+  std::vector<uint8_t> buffer(walk_read_size_ > 0 ? walk_read_size_
+                                                  : 64 * 1024);
+  // A walk the kernel stopped resumed by position: sockets inserted before
+  // that position made it count some twice (walk_sockets skips them now),
+  // and sockets deleted there made it skip as many. Walking again counts
+  // the skipped ones (and sockets new since): until a walk runs without a
+  // stop or finds nothing more, three walks at most (beyond a million
+  // sockets every walk stops).
+  constexpr int kMaxWalks = 3;
+  absl::Status walked;
+  while (result.walks < kMaxWalks) {
+    const uint64_t seen = skel_->bss->walk_seen;
+    absl::StatusOr<uint64_t> stops =
+        WalkSockets(TCPQ_HOOK_WALK, std::span<uint8_t>(buffer),
+                    [](std::span<const uint8_t>) {});  // filler only
+    ++result.walks;
+    if (!stops.ok()) {
+      walked = stops.status();
+      break;
+    }
+    result.stops += *stops;
+    if (*stops == 0 || (result.walks > 1 && skel_->bss->walk_seen == seen)) {
+      break;
+    }
+  }
   result.sockets = skel_->bss->walk_seen;
   for (const tcpq_walk_slot& slot : skel_->bss->walk_slots) {
     if (!slot.used) continue;
@@ -500,7 +528,11 @@ absl::StatusOr<WalkAggregates> Programs::WalkAggregated(
     }
   }
   // Drained even after a failed walk: the next pass starts empty.
-  absl::Status drained = Drain(skel_->maps.walk_oldest, result.oldest);
+  absl::Status drained = Drain(skel_->maps.walk_listeners, result.listeners);
+  if (absl::Status s = Drain(skel_->maps.walk_oldest, result.oldest);
+      drained.ok()) {
+    drained = s;
+  }
   if (absl::Status s = Drain(skel_->maps.walk_queued, result.queued);
       drained.ok()) {
     drained = s;

@@ -46,6 +46,10 @@ struct LoadOptions {
   // without that BTF tracepoint: they fall back to raw_tp.
   std::vector<std::string> break_tp_btf;
   uint32_t max_netns = 0;  // bound of netns_stats; 0: TCPQ_MAX_NETNS
+  // Nonzero: walk_sockets writes a record's worth of zeroes per socket it
+  // counts and its passes read() this many bytes at a time, so that the
+  // kernel stops and resumes their walks (TCPQ_BPF_WALK_READ_SIZE).
+  size_t walk_read_size = 0;
 };
 
 // Map names of tcpq_bpf_map_update_failures_total, indexed by TCPQ_MAP_*
@@ -75,29 +79,25 @@ class Programs {
            attachment_[TCPQ_HOOK_ITER_TCP] == Attachment::kIter;
   }
 
-  // The walks over the socket storage of every namespace (WalkSockets).
+  // The walks over the socket storage of every namespace (WalkConnections,
+  // WalkAggregated).
   bool can_walk(int hook) const {
     return has_socket_storage() && attachment_[hook] == Attachment::kIter;
   }
 
-  // Runs one pass of the iterator of `hook` (TCPQ_HOOK_WALK: LISTEN records
-  // tcpq_walk_socket, see WalkAggregated; TCPQ_HOOK_CONNECTIONS:
-  // tcpq_connection records of every socket) and hands
-  // what it writes to `chunk`, one read() at a time: records may straddle
-  // two chunks. Any thread, any namespace: the walk sees every namespace.
-  absl::Status WalkSockets(
-      int hook, absl::FunctionRef<void(std::span<const uint8_t>)> chunk);
-
-  // One pass of walk_connections with `filter` (tcpq.h), its output handed
-  // to `chunk` read by read. One caller at a time.
+  // One pass of walk_connections with `filter` (tcpq.h: tcpq_connection
+  // records, or since_ns values), its output handed to `chunk` one read() at
+  // a time: records may straddle two chunks. Any thread, any namespace: the
+  // walk sees every namespace. One caller at a time.
   absl::Status WalkConnections(
       const tcpq_conn_filter& filter,
       absl::FunctionRef<void(std::span<const uint8_t>)> chunk);
 
   // One pass of walk_sockets over every namespace, counting as peers the
   // ESTABLISHED sockets on `listening_ports` (server side, any namespace);
-  // its aggregates are read and the maps cleared for the next pass. One
-  // caller at a time.
+  // its aggregates are read and the maps cleared for the next pass. Each
+  // socket counts once, even when the kernel stops and resumes the walk.
+  // One caller at a time.
   absl::StatusOr<WalkAggregates> WalkAggregated(
       const std::vector<uint16_t>& listening_ports);
 
@@ -126,10 +126,20 @@ class Programs {
  private:
   Programs() = default;
 
+  // Runs the iterator of `hook` (TCPQ_HOOK_WALK or TCPQ_HOOK_CONNECTIONS)
+  // over the whole map, handing each read() of `buffer.size()` bytes to
+  // `chunk`. Returns how many read()s stopped the kernel's walk (returned
+  // bytes, or EAGAIN after a million sockets).
+  absl::StatusOr<uint64_t> WalkSockets(
+      int hook, std::span<uint8_t> buffer,
+      absl::FunctionRef<void(std::span<const uint8_t>)> chunk);
+
   tcpq_bpf* skel_ = nullptr;
   std::array<bpf_link*, TCPQ_HOOKS> links_{};
   std::array<Attachment, TCPQ_HOOKS> attachment_{};
   int ncpus_ = 0;
+  size_t walk_read_size_ = 0;  // LoadOptions::walk_read_size
+  uint16_t walk_pass_ = 0;     // the last pass of walk_sockets
 };
 
 }  // namespace tcpq::bpf

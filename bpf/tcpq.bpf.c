@@ -83,6 +83,14 @@ struct {
 /* What walk_sockets aggregates (see tcpq.h); user space clears them. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, TCPQ_MAX_WALK_LISTENERS);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct tcpq_walk_endpoint);
+  __type(value, __u64);
+} walk_listeners SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, TCPQ_MAX_WALK_OLDEST);
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, struct tcpq_walk_state_key);
@@ -109,6 +117,12 @@ struct {
  * and state; user space zeroes them before a pass. Only the one walker
  * thread runs that program: plain loads and stores. */
 __u64 walk_seen = 0;
+/* The pass, set by user space: never 0, the walk_pass of a new storage. */
+__u16 walk_current_pass = 0;
+/* Test seam (TCPQ_BPF_WALK_READ_SIZE): write a record's worth of zeroes per
+ * socket counted, so that the kernel stops and resumes the iteration as it
+ * does when output fills a read(). */
+__u8 walk_test_filler = 0;
 struct tcpq_walk_slot walk_slots[TCPQ_WALK_SLOTS] = {};
 /* Bit p set: some namespace listened on port p at the previous pass; a
  * socket on another port is a client's. */
@@ -118,6 +132,7 @@ static const struct tcpq_netns_stats zero_stats;
 static const struct tcpq_walk_queue zero_queue;
 static const __u64 zero_u64;
 static const struct tcpq_hist zero_hist;
+static const struct tcpq_walk_socket zero_walk_socket;
 
 static __always_inline void count_failure(__u32 map) {
   __u64 *failures = bpf_map_lookup_elem(&map_failures, &map);
@@ -422,88 +437,143 @@ static __always_inline bool fill_walk_head(struct tcpq_walk_socket *rec,
   return true;
 }
 
-/* The rest: addresses (IPv6 ones are on another cache line) and whether a
- * process holds the socket (sk_socket, on another one again). Only read for
- * sockets that need them. */
+/* A socket's addresses (IPv6 ones are on the next cache line). Only the
+ * bytes of the family are written. */
+static __always_inline void read_addresses(const struct sock *sk, __u32 family,
+                                           __u8 local[16], __u8 remote[16]) {
+  const struct sock_common *skc = &sk->__sk_common;
+  if (family == AF_INET_NUM) {
+    __builtin_memcpy(local, &skc->skc_rcv_saddr, 4);
+    __builtin_memcpy(remote, &skc->skc_daddr, 4);
+  } else {
+    __builtin_memcpy(local, &skc->skc_v6_rcv_saddr, 16);
+    __builtin_memcpy(remote, &skc->skc_v6_daddr, 16);
+  }
+}
+
+/* The rest: addresses and whether a process holds the socket (sk_socket, on
+ * another cache line again). Only read for sockets that need them. */
 static __always_inline void fill_walk_detail(struct tcpq_walk_socket *rec,
                                              const struct sock *sk) {
-  const struct sock_common *skc = &sk->__sk_common;
-  if (rec->family == AF_INET_NUM) {
-    __builtin_memcpy(rec->local_addr, &skc->skc_rcv_saddr, 4);
-    __builtin_memcpy(rec->remote_addr, &skc->skc_daddr, 4);
-  } else {
-    __builtin_memcpy(rec->local_addr, &skc->skc_v6_rcv_saddr, 16);
-    __builtin_memcpy(rec->remote_addr, &skc->skc_v6_daddr, 16);
-  }
+  read_addresses(sk, rec->family, rec->local_addr, rec->remote_addr);
   if (!sk->sk_socket) rec->flags |= TCPQ_WALK_NO_SOCKET;
 }
 
+/* The local endpoint a walk_sockets storage names. */
+static __always_inline void walk_endpoint(const struct tcpq_sk_state *st,
+                                          struct tcpq_walk_endpoint *e) {
+  __builtin_memcpy(e->addr, st->local_addr, 16);
+  e->netns = st->netns;
+  e->port = st->port;
+  e->family = st->family;
+}
+
 /* The sockets collector's pass: every socket that has storage, in every
- * namespace. Listeners are written as records, the rest is aggregated in
- * the walk_* maps (see tcpq.h). Storage exists for every full socket that
- * changed state since the programs were attached and every one a seeding
- * walk (iter/tcp, per namespace) found: one pass covers all namespaces,
- * where iter/tcp or sock_diag would walk the whole table once per
- * namespace. Timewait and request sockets have no storage. */
+ * namespace, aggregated in the walk_* maps (see tcpq.h). Storage exists for
+ * every full socket that changed state since the programs were attached and
+ * every one a seeding walk (iter/tcp, per namespace) found: one pass covers
+ * all namespaces, where iter/tcp or sock_diag would walk the whole table
+ * once per namespace. Timewait and request sockets have no storage.
+ *
+ * The struct sock is read once per socket and state (kept in its storage,
+ * see tcpq_sk_state), then only for whether a process holds a server-side
+ * connection, until one does. */
 SEC("iter/bpf_sk_storage_map")
 int walk_sockets(struct bpf_iter__bpf_sk_storage_map *ctx) {
   struct sock *sk = ctx->sk;
   struct tcpq_sk_state *st = ctx->value;
   if (!sk || !st) return 0;
-  struct tcpq_walk_socket rec = {};
-  if (!fill_walk_head(&rec, sk, st)) return 0;
+  /* Once per pass, however often the kernel's resumed iteration (or a
+   * second walk) comes round to it (see tcpq.h). Closed sockets are marked
+   * too, so that every storage has a recent pass, never the one 2^16
+   * passes on. */
+  if (st->walk_pass == walk_current_pass) return 0;
+  st->walk_pass = walk_current_pass;
+  __u32 state = st->state;
+  if (state == 0 || state >= TCPQ_STATES) return 0;
+  if (walk_test_filler)
+    bpf_seq_write(ctx->meta->seq, &zero_walk_socket, sizeof(zero_walk_socket));
+  __u64 since_ns = st->entered_ns;
+  bool kept =
+      (st->walk_flags & TCPQ_SK_WALK_READ) && st->walk_tag == (__u32)since_ns;
+  if (!kept) {
+    const struct sock_common *skc = &sk->__sk_common;
+    __u32 now = skc->skc_state;
+    if (now == 0 || now == TCPQ_TCP_CLOSE || now >= TCPQ_STATES) return 0;
+    __u16 family = skc->skc_family;
+    if (family != AF_INET_NUM && family != AF_INET6_NUM) return 0;
+    st->netns = skc->skc_net.net->ns.inum;
+    st->port = skc->skc_num;
+    st->family = family;
+    read_addresses(sk, family, st->local_addr, st->remote_addr);
+    if (now == state) {
+      st->walk_tag = (__u32)since_ns;
+      st->walk_flags = TCPQ_SK_WALK_READ;
+      kept = true;
+    } else {
+      /* A transition the programs did not see: the socket's own state, for
+       * an unknown time; read again next pass. */
+      st->walk_flags = 0;
+      state = now;
+      since_ns = 0;
+    }
+  }
+  __u32 netns = st->netns;
+  __u16 port = st->port;
   walk_seen++;
-  __u32 state = rec.state;
-  if (rec.since_ns && state < TCPQ_STATES) {
-    struct tcpq_walk_slot *slot =
-        &walk_slots[rec.netns & (TCPQ_WALK_SLOTS - 1)];
+  if (since_ns && state < TCPQ_STATES) {
+    struct tcpq_walk_slot *slot = &walk_slots[netns & (TCPQ_WALK_SLOTS - 1)];
     __u64 *oldest;
     if (!slot->used) {
       slot->used = 1;
-      slot->netns = rec.netns;
+      slot->netns = netns;
     }
-    if (slot->netns == rec.netns) {
+    if (slot->netns == netns) {
       oldest = &slot->oldest[state];
     } else {
-      struct tcpq_walk_state_key key = {.netns = rec.netns, .state = state};
-      oldest = lookup_or_insert(&walk_oldest, &key, &zero_u64,
-                                TCPQ_MAP_WALK_OLDEST);
+      struct tcpq_walk_state_key key = {.netns = netns, .state = state};
+      oldest =
+          lookup_or_insert(&walk_oldest, &key, &zero_u64, TCPQ_MAP_WALK_OLDEST);
     }
-    if (oldest && (*oldest == 0 || rec.since_ns < *oldest))
-      *oldest = rec.since_ns;
+    if (oldest && (*oldest == 0 || since_ns < *oldest)) *oldest = since_ns;
   }
-  if (rec.state == TCPQ_TCP_LISTEN) {
-    fill_walk_detail(&rec, sk);
-    bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
+  if (state == TCPQ_TCP_LISTEN) {
+    struct tcpq_walk_endpoint listener = {};
+    walk_endpoint(st, &listener);
+    __u64 *count = lookup_or_insert(&walk_listeners, &listener, &zero_u64,
+                                    TCPQ_MAP_WALK_LISTENERS);
+    if (count) (*count)++;
     return 0;
   }
   /* Only a listener's connections count: established ones as peers, and
    * those no process holds yet (ESTABLISHED; SYN_RECV with TCP Fast Open;
    * CLOSE_WAIT once the client closed) as waiting in its accept queue. */
-  if (rec.state != TCPQ_TCP_ESTABLISHED && rec.state != TCPQ_TCP_SYN_RECV &&
-      rec.state != TCPQ_TCP_CLOSE_WAIT)
+  if (state != TCPQ_TCP_ESTABLISHED && state != TCPQ_TCP_SYN_RECV &&
+      state != TCPQ_TCP_CLOSE_WAIT)
     return 0;
-  __u16 p = rec.local_port;
-  if (!(walk_port_bits[(p >> 3) & 8191] & (1 << (p & 7)))) return 0;
-  fill_walk_detail(&rec, sk);
-  bool queued = rec.flags & TCPQ_WALK_NO_SOCKET;
+  if (!(walk_port_bits[(port >> 3) & 8191] & (1 << (port & 7)))) return 0;
   struct tcpq_walk_peer_key peer = {};
-  __builtin_memcpy(peer.local.addr, rec.local_addr, 16);
-  peer.local.netns = rec.netns;
-  peer.local.port = rec.local_port;
-  peer.local.family = rec.family;
+  walk_endpoint(st, &peer.local);
+  __builtin_memcpy(peer.remote, st->remote_addr, 16);
+  /* A process that holds it keeps it until a transition (close()). */
+  bool queued = false;
+  if (!kept || !(st->walk_flags & TCPQ_SK_WALK_HELD)) {
+    if (!sk->sk_socket)
+      queued = true;
+    else if (kept)
+      st->walk_flags |= TCPQ_SK_WALK_HELD;
+  }
   if (queued) {
     struct tcpq_walk_queue *q = lookup_or_insert(
         &walk_queued, &peer.local, &zero_queue, TCPQ_MAP_WALK_QUEUED);
     if (q) {
       q->count++;
-      if (rec.since_ns &&
-          (q->oldest_since_ns == 0 || rec.since_ns < q->oldest_since_ns))
-        q->oldest_since_ns = rec.since_ns;
+      if (since_ns &&
+          (q->oldest_since_ns == 0 || since_ns < q->oldest_since_ns))
+        q->oldest_since_ns = since_ns;
     }
   }
-  if (rec.state == TCPQ_TCP_ESTABLISHED) {
-    __builtin_memcpy(peer.remote, rec.remote_addr, 16);
+  if (state == TCPQ_TCP_ESTABLISHED) {
     __u64 *count =
         lookup_or_insert(&walk_peers, &peer, &zero_u64, TCPQ_MAP_WALK_PEERS);
     if (count) (*count)++;

@@ -101,17 +101,44 @@ struct tcpq_synack_key {
   __u16 pad;  /* always 0 */
 };
 
-/* Per-socket storage (BPF_MAP_TYPE_SK_STORAGE, freed with the socket). */
+/* Per-socket storage (BPF_MAP_TYPE_SK_STORAGE, freed with the socket).
+ * 56 bytes: with the kernel's 72-byte element header, one 128-byte slab
+ * object per socket (96 bytes with the first 16 alone). */
 struct tcpq_sk_state {
+  /* Written by inet_sock_set_state and the seeding walk only. */
   /* bpf_ktime_get_ns() when it entered `state`; with TCPQ_SK_SEEDED, when the
    * seeding walk first saw it (it was in `state` already). */
   __u64 entered_ns;
-  __u32 state; /* the state counted in sockets[], 0: not counted */
-  __u32 flags; /* TCPQ_SK_*; cleared on every transition */
+  __u8 state; /* the state counted in sockets[], 0: not counted */
+  __u8 flags; /* TCPQ_SK_*; cleared on every transition */
+  /* Written by walk_sockets only: the last pass that counted it. */
+  __u16 walk_pass;
+  /* Written by walk_sockets only: what it read of the struct sock, so that
+   * later passes read this storage alone (the socket is another cache miss,
+   * on another page: a third of a pass). Valid while walk_flags has
+   * TCPQ_SK_WALK_READ and walk_tag is the low half of entered_ns, i.e.
+   * until the socket's next transition (what it keeps changes only through
+   * CLOSE and a new connect(); a transition whose time matches the tag, one
+   * in 2^32, keeps the old values). Addresses in network byte order,
+   * AF_INET in the first 4 bytes, the rest 0 (storage starts zeroed and a
+   * socket's family never changes). */
+  __u32 netns;
+  __u32 walk_tag;
+  __u16 port; /* local, host byte order */
+  __u8 family;
+  __u8 walk_flags; /* TCPQ_SK_WALK_* */
+  __u8 local_addr[16];
+  __u8 remote_addr[16];
 };
 /* The socket was in `state` before the programs saw it: entered_ns is when
  * the seeding walk found it, so no duration is observed for that state. */
 #define TCPQ_SK_SEEDED 1u
+/* netns, port, family and the addresses are the socket's, read while it was
+ * in `state`. */
+#define TCPQ_SK_WALK_READ 1u
+/* A process held it (sk_socket) in this state: it is in no accept queue.
+ * Only close() takes a socket from its process, and that is a transition. */
+#define TCPQ_SK_WALK_HELD 2u
 
 /* One socket as the walk over the socket storage reports it
  * (iter/bpf_sk_storage_map, every namespace in one pass): fixed size, a
@@ -130,12 +157,20 @@ struct tcpq_walk_socket {
   __u8 flags;  /* TCPQ_WALK_* */
   __u8 pad[5];
 };
-/* The walk of the sockets collector (walk_sockets) sends only LISTEN sockets
- * as records: everything else is aggregated in these maps during the pass,
- * which user space reads and clears after it. A BPF iterator that writes
- * records restarts its walk of the map's bucket for every 8 pages read, so
- * a record per socket would cost O(sockets^2) (300 ms of CPU at 90k sockets
- * here); with almost nothing written, one read() walks everything.
+/* The walk of the sockets collector (walk_sockets) writes nothing: it
+ * aggregates in these maps during the pass, which user space reads and
+ * clears after it. The kernel stops a BPF iterator at the end of each read()
+ * that returns bytes (8 pages at most) and after a million elements, and
+ * resumes it by position in the map's bucket: it walks the bucket again up
+ * to there (there are as many buckets as CPUs, rounded up to a power of
+ * two), so a record per socket cost O(sockets^2) (300 ms of CPU at 90k
+ * sockets here), and a socket inserted or deleted meanwhile before that
+ * position shifts it: a socket comes round twice, or one is skipped. So
+ * walk_sockets counts a socket only in a pass it has not counted it in
+ * (tcpq_sk_state.walk_pass), and user space walks again, counting only the
+ * sockets still uncounted, after a pass that was stopped (see
+ * bpf::Programs::WalkAggregated). With nothing written, below a million
+ * sockets one read() walks everything once.
  *
  * Only ESTABLISHED sockets on a listening port (server side) count as peers:
  * user space sets the ports of the previous pass's listeners, of every
@@ -147,7 +182,8 @@ struct tcpq_walk_state_key {
   __u32 netns;
   __u32 state;
 };
-/* A local endpoint of a namespace. Unused address bytes are 0. */
+/* A local endpoint of a namespace. Unused address bytes are 0. Listening
+ * sockets per endpoint are counted in walk_listeners (value: a __u64). */
 struct tcpq_walk_endpoint {
   __u8 addr[16];
   __u32 netns;
@@ -176,6 +212,7 @@ struct tcpq_walk_slot {
   __u32 used;
   __u64 oldest[TCPQ_STATES]; /* since_ns; 0: none */
 };
+#define TCPQ_MAX_WALK_LISTENERS 16384
 #define TCPQ_MAX_WALK_OLDEST 65536
 #define TCPQ_MAX_WALK_QUEUED 65536
 #define TCPQ_MAX_WALK_PEERS 262144
@@ -286,13 +323,14 @@ struct tcpq_hist_key {
 
 /* The bounded maps whose failed inserts are counted (map_failures, indexed
  * by TCPQ_MAP_<ID>): X(ID, map name). */
-#define TCPQ_MAP_LIST(X)          \
-  X(NETNS_STATS, "netns_stats")   \
-  X(SYNACK, "synack_retransmits") \
-  X(SK_STATE, "sk_state")         \
-  X(NETNS_HISTS, "netns_hists")   \
-  X(WALK_OLDEST, "walk_oldest")   \
-  X(WALK_QUEUED, "walk_queued")   \
+#define TCPQ_MAP_LIST(X)              \
+  X(NETNS_STATS, "netns_stats")       \
+  X(SYNACK, "synack_retransmits")     \
+  X(SK_STATE, "sk_state")             \
+  X(NETNS_HISTS, "netns_hists")       \
+  X(WALK_LISTENERS, "walk_listeners") \
+  X(WALK_OLDEST, "walk_oldest")       \
+  X(WALK_QUEUED, "walk_queued")       \
   X(WALK_PEERS, "walk_peers")
 
 enum tcpq_map {

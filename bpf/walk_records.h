@@ -1,8 +1,9 @@
 #pragma once
 
-// The bytes a walk over the socket storage writes (tcpq.h: tcpq_walk_socket
-// or tcpq_connection records back to back), cut into records. Pure, so the
-// fuzz target and the tests feed it any bytes.
+// What the walks over the socket storage hand to user space: the aggregates
+// of the sockets collector's pass, and the bytes GET /connections' walk
+// writes (tcpq.h: tcpq_connection records or since_ns values back to back),
+// cut into records. Pure, so the fuzz target and the tests feed it any bytes.
 
 #include <sys/socket.h>
 
@@ -23,11 +24,16 @@ namespace tcpq::bpf {
 
 // What one pass of walk_sockets found (read and cleared from its maps).
 struct WalkAggregates {
-  std::vector<tcpq_walk_socket> listeners;  // one per LISTEN socket
+  // LISTEN sockets per local endpoint (more than one with SO_REUSEPORT).
+  std::vector<std::pair<tcpq_walk_endpoint, uint64_t>> listeners;
   std::vector<std::pair<tcpq_walk_state_key, uint64_t>> oldest;  // since_ns
   std::vector<std::pair<tcpq_walk_endpoint, tcpq_walk_queue>> queued;
   std::vector<std::pair<tcpq_walk_peer_key, uint64_t>> peers;  // connections
   uint64_t sockets = 0;  // sockets the pass saw
+  // How the kernel ran it: walks over the map (more than one when the first
+  // was stopped, see Programs::WalkAggregated) and read()s that stopped one.
+  int walks = 0;
+  uint64_t stops = 0;
 };
 
 // A record the kernel wrote names an inet family and a TCP state the walk

@@ -82,15 +82,15 @@ Summary Summarize(const bpf::WalkAggregates& pass, uint64_t now_ns,
     absl::flat_hash_map<Address, uint64_t> peers;
   };
   absl::flat_hash_map<Endpoint, Listener> listeners;
-  for (const tcpq_walk_socket& s : pass.listeners) {
-    if (s.family != AF_INET && s.family != AF_INET6) continue;
-    const Address local = AddressOf(s.family, s.local_addr);
+  for (const auto& [e, sockets] : pass.listeners) {
+    if (e.family != AF_INET && e.family != AF_INET6) continue;
+    const Address local = AddressOf(e.family, e.addr);
     const auto [it, inserted] =
-        listeners.try_emplace(Endpoint{s.netns, local, s.local_port});
+        listeners.try_emplace(Endpoint{e.netns, local, e.port});
     if (inserted) {
       const procfs::ListenerKey key{
-          procfs::FormatAddress(s.family, local.bytes.data()), s.local_port};
-      it->second.summary = &summary.namespaces[s.netns].listeners[key];
+          procfs::FormatAddress(e.family, local.bytes.data()), e.port};
+      it->second.summary = &summary.namespaces[e.netns].listeners[key];
     }
   }
   for (const auto& [key, since_ns] : pass.oldest) {
@@ -137,8 +137,8 @@ Summary Summarize(const bpf::WalkAggregates& pass, uint64_t now_ns,
 
 std::vector<uint16_t> ListeningPorts(const bpf::WalkAggregates& pass) {
   std::vector<uint16_t> ports;
-  for (const tcpq_walk_socket& s : pass.listeners) {
-    ports.push_back(s.local_port);
+  for (const auto& [e, sockets] : pass.listeners) {
+    ports.push_back(e.port);
   }
   std::sort(ports.begin(), ports.end());
   ports.erase(std::unique(ports.begin(), ports.end()), ports.end());

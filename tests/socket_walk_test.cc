@@ -42,6 +42,25 @@ tcpq_walk_socket Socket(uint8_t state, const char* local, uint16_t local_port,
   return s;
 }
 
+// The entries of a BPF hash map, keyed by their bytes as the kernel's are.
+template <typename Key, typename Value>
+class Entries {
+ public:
+  Value& operator[](const Key& key) {
+    std::array<uint8_t, sizeof(Key)> bytes;
+    std::memcpy(bytes.data(), &key, bytes.size());
+    auto& [k, v] = map_[bytes];
+    k = key;
+    return v;
+  }
+  void AppendTo(std::vector<std::pair<Key, Value>>& out) const {
+    for (const auto& [bytes, entry] : map_) out.push_back(entry);
+  }
+
+ private:
+  std::map<std::array<uint8_t, sizeof(Key)>, std::pair<Key, Value>> map_;
+};
+
 // Folds sockets into what walk_sockets leaves in its maps, as the BPF
 // program does (bpf/tcpq.bpf.c), with every listener's port listening.
 class Pass {
@@ -54,21 +73,22 @@ class Pass {
       if (s.state == TCPQ_TCP_LISTEN) ports[s.local_port] = true;
     }
     std::map<std::pair<uint32_t, uint32_t>, uint64_t> oldest;
-    // Keyed by their bytes, as the BPF hash maps are.
-    std::map<std::array<uint8_t, sizeof(tcpq_walk_endpoint)>,
-             std::pair<tcpq_walk_endpoint, tcpq_walk_queue>>
-        queued;
-    std::map<std::array<uint8_t, sizeof(tcpq_walk_peer_key)>,
-             std::pair<tcpq_walk_peer_key, uint64_t>>
-        peers;
+    Entries<tcpq_walk_endpoint, uint64_t> listeners;
+    Entries<tcpq_walk_endpoint, tcpq_walk_queue> queued;
+    Entries<tcpq_walk_peer_key, uint64_t> peers;
     for (const tcpq_walk_socket& s : sockets_) {
       ++pass.sockets;
       if (s.since_ns != 0) {
         uint64_t& o = oldest[{s.netns, s.state}];
         if (o == 0 || s.since_ns < o) o = s.since_ns;
       }
+      tcpq_walk_peer_key key{};
+      std::memcpy(key.local.addr, s.local_addr, 16);
+      key.local.netns = s.netns;
+      key.local.port = s.local_port;
+      key.local.family = s.family;
       if (s.state == TCPQ_TCP_LISTEN) {
-        pass.listeners.push_back(s);
+        ++listeners[key.local];
         continue;
       }
       const bool queued_here =
@@ -79,16 +99,8 @@ class Pass {
           !ports.contains(s.local_port)) {
         continue;
       }
-      tcpq_walk_peer_key key{};
-      std::memcpy(key.local.addr, s.local_addr, 16);
-      key.local.netns = s.netns;
-      key.local.port = s.local_port;
-      key.local.family = s.family;
       if (queued_here) {
-        std::array<uint8_t, sizeof(tcpq_walk_endpoint)> bytes;
-        std::memcpy(bytes.data(), &key.local, bytes.size());
-        auto& [endpoint, q] = queued[bytes];
-        endpoint = key.local;
+        tcpq_walk_queue& q = queued[key.local];
         ++q.count;
         if (s.since_ns != 0 &&
             (q.oldest_since_ns == 0 || s.since_ns < q.oldest_since_ns)) {
@@ -97,17 +109,14 @@ class Pass {
       }
       if (s.state == TCPQ_TCP_ESTABLISHED) {
         std::memcpy(key.remote, s.remote_addr, 16);
-        std::array<uint8_t, sizeof(tcpq_walk_peer_key)> bytes;
-        std::memcpy(bytes.data(), &key, bytes.size());
-        auto& [k, n] = peers[bytes];
-        k = key;
-        ++n;
+        ++peers[key];
       }
     }
     for (const auto& [k, v] : oldest)
       pass.oldest.push_back({{k.first, k.second}, v});
-    for (const auto& [k, v] : queued) pass.queued.push_back(v);
-    for (const auto& [k, v] : peers) pass.peers.push_back(v);
+    listeners.AppendTo(pass.listeners);
+    queued.AppendTo(pass.queued);
+    peers.AppendTo(pass.peers);
     return pass;
   }
   Summary Finish(uint64_t now_ns, const Options& options = {}) const {
@@ -142,6 +151,22 @@ TEST(SocketWalkTest, PeersOfOneListener) {
   EXPECT_EQ(l.peer_connections_max, 25u);
   EXPECT_THAT(l.top_peers, ElementsAre(Peer{"127.0.0.2", 25}));
   EXPECT_EQ(l.accept_queue_oldest_seconds, 0);
+}
+
+TEST(SocketWalkTest, ReusePortListenersAreOneListener) {
+  Pass a;
+  a.Add(Socket(TCPQ_TCP_LISTEN, "0.0.0.0", 80, "0.0.0.0", 1));
+  a.Add(Socket(TCPQ_TCP_LISTEN, "0.0.0.0", 80, "0.0.0.0", 2));
+  AddConnections(a, "127.0.0.2", 2, 100);
+  const bpf::WalkAggregates pass = a.Fold();
+  ASSERT_EQ(pass.listeners.size(), 1u);
+  EXPECT_EQ(pass.listeners[0].second, 2u);  // two sockets on that endpoint
+  EXPECT_THAT(ListeningPorts(pass), ElementsAre(80));
+  const Summary summary = Summarize(pass, kNow, {.peer_min_connections = 1});
+  const auto& listeners = summary.namespaces.at(kNetns).listeners;
+  ASSERT_EQ(listeners.size(), 1u);
+  EXPECT_THAT(listeners.at({"0.0.0.0", 80}).top_peers,
+              ElementsAre(Peer{"127.0.0.2", 2}));
 }
 
 TEST(SocketWalkTest, TopPeersAreBoundedAndTiesGoToTheLowestAddress) {

@@ -31,7 +31,9 @@
 // TCPQ_BPF_NO_TP_BTF=1 attaches the raw_tp fallbacks only;
 // TCPQ_BPF_BREAK_TP_BTF=hook[,hook] makes those tp_btf programs fail to load
 // (so they fall back to raw_tp); TCPQ_BPF_SKIP=hook[,hook] treats those hooks
-// as missing; TCPQ_BPF_MAX_NETNS=N bounds the per-namespace map to N entries.
+// as missing; TCPQ_BPF_MAX_NETNS=N bounds the per-namespace map to N entries;
+// TCPQ_BPF_WALK_READ_SIZE=N makes the sockets collector's walk write filler
+// and read it N bytes at a time, so that the kernel stops and resumes it.
 
 #include <array>
 #include <cstdint>

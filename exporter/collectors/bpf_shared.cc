@@ -36,6 +36,12 @@ SharedBpf::SharedBpf() {
   if (const char* max = std::getenv("TCPQ_BPF_MAX_NETNS"); max != nullptr) {
     if (!absl::SimpleAtoi(max, &options.max_netns)) options.max_netns = 0;
   }
+  if (const char* size = std::getenv("TCPQ_BPF_WALK_READ_SIZE");
+      size != nullptr) {
+    if (!absl::SimpleAtoi(size, &options.walk_read_size)) {
+      options.walk_read_size = 0;
+    }
+  }
   absl::StatusOr<std::unique_ptr<bpf::Programs>> programs =
       bpf::Programs::Load(options);
   if (programs.ok()) {

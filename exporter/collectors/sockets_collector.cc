@@ -268,8 +268,12 @@ class SocketsCollector : public Collector {
       if (new_ports) walked = shared_.programs()->WalkAggregated(listening_);
     }
     absl::Status status = walked.status();
+    int walks = 0;
+    uint64_t stops = 0;
     if (walked.ok()) {
       pass->summary = socket_walk::Summarize(*walked, MonotonicNs(), options_);
+      walks = walked->walks;
+      stops = walked->stops;
     }
     pass->end = absl::Now();
     pass->seconds = absl::ToDoubleSeconds(pass->end - start);
@@ -277,6 +281,8 @@ class SocketsCollector : public Collector {
     log::Debug("socket walk", {{"sockets", absl::StrCat(pass->summary.sockets)},
                                {"seconds", absl::StrCat(pass->seconds)},
                                {"cpu_seconds", absl::StrCat(pass->cpu_seconds)},
+                               {"walks", absl::StrCat(walks)},
+                               {"stops", absl::StrCat(stops)},
                                {"err", status.ok() ? "" : status.ToString()}});
     absl::MutexLock lock(&mutex_);
     // A failed pass keeps the last good one in service.

@@ -2,7 +2,9 @@
 fresh network namespaces: peers per listener, the oldest socket per state,
 the oldest accept-queue wait, and the connections endpoint's filters, with
 exact expectations (a fresh namespace holds only what the test made)."""
+import ipaddress
 import json
+import re
 import time
 import unittest
 
@@ -145,6 +147,100 @@ class SocketsTest(unittest.TestCase):
                 v for _, v in select(s, "tcpq_listener_accept_queue_oldest_seconds",
                                      **labels) if v > 0] and s)
             self.assertEqual(one(samples, "tcpq_listener_peers", **labels), 1)
+
+
+def ss_truth(ns, first_port, ports):
+    """From `ss` in the namespace: {port: {peer address: established
+    connections}} of the listeners on ports first_port.. (accepted or not),
+    and the set of those ports with a non-empty accept queue."""
+    peers = {port: {} for port in range(first_port, first_port + ports)}
+    for line in ns.run("ss", "-tanH", "state", "established").splitlines():
+        _, _, local, peer = line.split()
+        port = int(local.rsplit(":", 1)[1])
+        if port in peers:
+            address = peer.rsplit(":", 1)[0]
+            peers[port][address] = peers[port].get(address, 0) + 1
+    queued = set()
+    for line in ns.run("ss", "-tlnH").splitlines():
+        fields = line.split()
+        port = int(fields[3].rsplit(":", 1)[1])
+        if port in peers and int(fields[1]) > 0:
+            queued.add(port)
+    return peers, queued
+
+
+class WalkRestartTest(unittest.TestCase):
+    """The kernel stops a BPF iterator at the end of every read() that
+    returns bytes and resumes it by position in the storage map's bucket.
+    The test seam TCPQ_BPF_WALK_READ_SIZE makes the walk write a record's
+    worth of filler per socket and read it that many bytes at a time, so
+    that it stops there; every aggregate must still count each socket once
+    (a socket the kernel shows again after its output overflowed the
+    read, or that a shift of the bucket brings round again, included)."""
+
+    FIRST_PORT = 20000  # below the ephemeral ports: only listeners use them
+    PORTS = 600         # more listeners than 8 pages of 64-byte records
+
+    def setUp(self):
+        require_root(self)
+
+    def check_exact(self, read_size, churn=False):
+        with Netns("restarts") as ns, Netns("churn") as other:
+            ns.workload("listeners", "--port", self.FIRST_PORT, "--ports", self.PORTS)
+            if churn:
+                other.workload("churn", "--port", self.FIRST_PORT)
+            peers, queued = ss_truth(ns, self.FIRST_PORT, self.PORTS)
+            with Exporter(*FLAGS, "--collector.sockets.top-peers=3",
+                          "--collector.sockets.peer-min-connections=1",
+                          "--log.level=debug",
+                          env={"TCPQ_BPF_WALK_READ_SIZE": str(read_size)}) as exporter:
+                wait_for(exporter, lambda s: len(select(
+                    s, "tcpq_listener_peers", netns=ns.inode)) == self.PORTS)
+                samples = walked_after(exporter, time.time())
+            for port, by_address in peers.items():
+                labels = dict(netns=ns.inode, addr="127.0.0.1", port=str(port))
+                self.assertEqual(one(samples, "tcpq_listener_peers", **labels),
+                                 len(by_address), port)
+                self.assertEqual(
+                    one(samples, "tcpq_listener_peer_connections_max", **labels),
+                    max(by_address.values()), port)
+                top = sorted(by_address.items(), key=lambda kv: (
+                    -kv[1], ipaddress.ip_address(kv[0])))[:3]
+                self.assertEqual(
+                    sorted((d["peer"], v) for d, v in select(
+                        samples, "tcpq_listener_top_peer_connections", **labels)),
+                    sorted(top), port)
+                waited = one(samples, "tcpq_listener_accept_queue_oldest_seconds", **labels)
+                self.assertEqual(waited > 0, port in queued, port)
+            self.assertEqual(len(select(samples, "tcpq_listener_peers", netns=ns.inode)),
+                             self.PORTS)
+        # The seam did stop the walks: the passes' log lines count the stops
+        # (none in a pass before the namespace was seeded).
+        stops = [int(m) for m in re.findall(r'msg="socket walk" .*? stops=(\d+)',
+                                            exporter.stderr)]
+        self.assertGreater(max(stops, default=0), 0)
+        return stops
+
+    def test_exact_when_every_socket_stops_the_walk(self):
+        """A 64-byte read: the kernel stops after each socket and finds its
+        place again by counting from the bucket's head."""
+        stops = self.check_exact(64)
+        # At least one stop per socket of the namespace (a listener and
+        # both ends of each connection).
+        self.assertGreater(max(stops), self.PORTS)
+
+    def test_exact_while_sockets_come_and_go(self):
+        """Stops after each socket while another namespace opens and closes
+        connections: sockets inserted at the head of a bucket before the
+        place the kernel resumes at bring sockets round again, and sockets
+        deleted there make it skip as many, which a second walk finds."""
+        self.check_exact(64, churn=True)
+
+    def test_exact_when_output_overflows_the_read(self):
+        """64 KiB reads: the kernel's 8-page buffer overflows every 512
+        sockets, and the socket whose output did not fit is shown to the
+        program again after the stop."""
+        self.check_exact(65536)
 
 
 class ConnectionsTest(unittest.TestCase):

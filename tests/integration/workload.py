@@ -7,7 +7,9 @@ standard input closes, so the test decides when they go away.
 import argparse
 import json
 import socket
+import struct
 import sys
+import threading
 import time
 
 
@@ -48,17 +50,50 @@ def connect_from(family, addr, port, sources):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["listen", "overflow", "halfopen", "serve",
-                                         "closewait", "noaccept"])
+                                         "closewait", "noaccept", "listeners", "churn"])
     parser.add_argument("--addr", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--backlog", type=int, default=128)
     parser.add_argument("--sockets", type=int, default=1, help="SO_REUSEPORT group size")
     parser.add_argument("--connects", type=int, default=0)
+    parser.add_argument("--ports", type=int, default=1,
+                        help="listeners: that many listeners from --port on")
     parser.add_argument("--from", dest="sources", action="append", default=[],
                         metavar="SOURCE:COUNT",
                         help="serve/closewait/noaccept: COUNT clients bound to SOURCE")
     args = parser.parse_args()
     family = socket.AF_INET6 if ":" in args.addr else socket.AF_INET
+    if args.mode == "listeners":
+        # Listener i gets i % 4 + 1 clients from 127.0.0.2, i % 3 from
+        # 127.0.0.3 and, every fifth, one from 127.0.0.4; every seventh
+        # accepts none (they wait in its accept queue).
+        held = []
+        for i in range(args.ports):
+            ls = listen(family, args.addr, args.port + i, args.backlog)
+            clients = connect_from(family, args.addr, args.port + i, [
+                f"127.0.0.2:{i % 4 + 1}", f"127.0.0.3:{i % 3}",
+                f"127.0.0.4:{1 if i % 5 == 0 else 0}"])
+            held += [ls, *clients]
+            if i % 7 != 0:
+                held += [ls.accept()[0] for _ in clients]
+        print(json.dumps({"ready": True}), flush=True)
+        sys.stdin.read()
+        return
+    if args.mode == "churn":
+        # Connects, accepts and closes (the client with a reset: no
+        # TIME_WAIT to run out of ports) as fast as it can, until stdin
+        # closes: sockets get storage and lose it all the time.
+        ls = listen(family, args.addr, args.port, args.backlog)
+        done = threading.Event()
+        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+        print(json.dumps({"ready": True}), flush=True)
+        while not done.is_set():
+            c = socket.create_connection((args.addr, args.port))
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s, _ = ls.accept()
+            c.close()
+            s.close()
+        return
     held = [listen(family, args.addr, args.port, args.backlog, args.sockets > 1)
             for _ in range(args.sockets)]
     if args.mode in ("overflow", "halfopen"):
