@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
+#include "tests/walk_socket_builder.h"
 
 namespace tcpq::connections {
 namespace {
@@ -23,16 +24,8 @@ tcpq_connection Raw(uint8_t state, const char* local, uint16_t port,
                     const char* remote, uint64_t cookie, uint64_t since_ns,
                     uint32_t netns = 1) {
   tcpq_connection c{};
-  tcpq_walk_socket& s = c.socket;
-  s.family = std::strchr(local, ':') != nullptr ? AF_INET6 : AF_INET;
-  inet_pton(s.family, local, s.local_addr);
-  inet_pton(s.family, remote, s.remote_addr);
-  s.local_port = port;
-  s.remote_port = 50000;
-  s.state = state;
-  s.cookie = cookie;
-  s.since_ns = since_ns;
-  s.netns = netns;
+  c.socket = test_support::WalkSocket(state, local, port, remote, cookie,
+                                      since_ns, netns);
   c.rtt_us = 1500;
   c.last_data_sent_ms = TCPQ_UNKNOWN_MS;
   return c;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bpf/walk_records.h"
+#include "tests/walk_socket_builder.h"
 
 namespace tcpq::socket_walk {
 namespace {
@@ -28,18 +29,8 @@ tcpq_walk_socket Socket(uint8_t state, const char* local, uint16_t local_port,
                         const char* remote, uint64_t cookie,
                         uint64_t since_ns = kNow, uint8_t flags = 0,
                         uint32_t netns = kNetns) {
-  tcpq_walk_socket s{};
-  s.family = std::strchr(local, ':') != nullptr ? AF_INET6 : AF_INET;
-  inet_pton(s.family, local, s.local_addr);
-  inet_pton(s.family, remote, s.remote_addr);
-  s.local_port = local_port;
-  s.remote_port = 40000;
-  s.state = state;
-  s.cookie = cookie;
-  s.since_ns = since_ns;
-  s.flags = flags;
-  s.netns = netns;
-  return s;
+  return test_support::WalkSocket(state, local, local_port, remote, cookie,
+                                  since_ns, netns, flags);
 }
 
 // The entries of a BPF hash map, keyed by their bytes as the kernel's are.
