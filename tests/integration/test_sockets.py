@@ -86,24 +86,30 @@ class SocketsTest(unittest.TestCase):
                 self.assertEqual(sorted((d["peer"], v) for d, v in top),
                                  [("127.0.0.2", 4), ("127.0.0.3", 4)])
 
+    def assert_age_grows(self, exporter, started, metric, **labels):
+        """`metric` is an age as of its walk: read from the first walk after
+        `started` and from one 3 s later, it grew by the time between the
+        reads, give or take one interval (plus the time to scrape). Returns
+        both scrapes."""
+        first = walked_after(exporter, started)
+        t1 = time.monotonic()
+        age1 = one(first, metric, **labels)
+        self.assertGreater(age1, 0)
+        time.sleep(3)
+        second = walked_after(exporter, time.time() - 0.05)
+        t2 = time.monotonic()
+        age2 = one(second, metric, **labels)
+        self.assertAlmostEqual(age2 - age1, t2 - t1, delta=INTERVAL + 0.5)
+        return first, second
+
     def test_close_wait_age_grows_with_wall_time(self):
         port = free_port()
         with Netns("closewait") as ns, Exporter(*FLAGS) as exporter:
             exporter.scrape()  # seeds the namespace
             ns.workload("closewait", "--port", port, "--from", "127.0.0.1:3")
-            started = time.time()
-            labels = dict(netns=ns.inode, state="close_wait")
-            first = walked_after(exporter, started)
-            t1 = time.monotonic()
-            age1 = one(first, "tcpq_sockets_oldest_seconds", **labels)
-            self.assertGreater(age1, 0)
-            time.sleep(3)
-            second = walked_after(exporter, time.time() - 0.05)
-            t2 = time.monotonic()
-            age2 = one(second, "tcpq_sockets_oldest_seconds", **labels)
-            # Each value is as of its walk, at most one interval (plus the
-            # time to scrape) before it was read.
-            self.assertAlmostEqual(age2 - age1, t2 - t1, delta=INTERVAL + 0.5)
+            _, second = self.assert_age_grows(
+                exporter, time.time(), "tcpq_sockets_oldest_seconds",
+                netns=ns.inode, state="close_wait")
             self.assertEqual(
                 one(second, "tcpq_sockets_oldest_seconds", netns=ns.inode,
                     state="syn_sent"), 0)
@@ -116,17 +122,10 @@ class SocketsTest(unittest.TestCase):
             ns.workload("noaccept", "--port", port, "--backlog", 16,
                         "--from", "127.0.0.1:5")
             ns.workload("listen", "--port", idle)
-            started = time.time()
             labels = dict(netns=ns.inode, addr="127.0.0.1", port=str(port))
-            first = walked_after(exporter, started)
-            t1 = time.monotonic()
-            wait1 = one(first, "tcpq_listener_accept_queue_oldest_seconds", **labels)
-            self.assertGreater(wait1, 0)
-            time.sleep(3)
-            second = walked_after(exporter, time.time() - 0.05)
-            t2 = time.monotonic()
-            wait2 = one(second, "tcpq_listener_accept_queue_oldest_seconds", **labels)
-            self.assertAlmostEqual(wait2 - wait1, t2 - t1, delta=INTERVAL + 0.5)
+            first, second = self.assert_age_grows(
+                exporter, time.time(), "tcpq_listener_accept_queue_oldest_seconds",
+                **labels)
             for samples in (first, second):
                 self.assertEqual(
                     one(samples, "tcpq_listener_accept_queue_length", **labels), 5)
