@@ -2,26 +2,51 @@
 
 namespace tcpq {
 
-std::shared_ptr<const std::string> ScrapeCoalescer::Get() {
+ScrapeCoalescer::ScrapeCoalescer(absl::AnyInvocable<std::string()> produce)
+    : produce_(std::move(produce)), thread_([this] { Run(); }) {}
+
+ScrapeCoalescer::~ScrapeCoalescer() {
   {
     absl::MutexLock lock(&mu_);
-    if (running_) {
-      const uint64_t joined = generation_;
-      ++waiters_;
-      while (generation_ == joined) done_.Wait(&mu_);
-      --waiters_;
-      return last_;  // that scrape's, or a later one's
-    }
-    running_ = true;
+    stop_ = true;
+    work_.Signal();
   }
-  auto text = std::make_shared<const std::string>(produce_());
+  thread_.join();
+}
+
+std::shared_ptr<const std::string> ScrapeCoalescer::Get() {
   absl::MutexLock lock(&mu_);
-  // Kept only for waiters: an idle exporter holds no old text.
-  last_ = waiters_ > 0 ? text : nullptr;
-  ++generation_;
-  running_ = false;
-  done_.SignalAll();
+  // The running scrape if there is one, else the next, which this asks for.
+  const uint64_t target = generation_ + 1;
+  if (!running_ && !requested_) {
+    requested_ = true;
+    work_.Signal();
+  }
+  ++waiters_;
+  while (generation_ < target) done_.Wait(&mu_);
+  --waiters_;
+  std::shared_ptr<const std::string> text = last_;
+  // An idle exporter holds no old text.
+  if (waiters_ == 0) last_.reset();
   return text;
+}
+
+void ScrapeCoalescer::Run() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      while (!requested_ && !stop_) work_.Wait(&mu_);
+      if (stop_) return;
+      requested_ = false;
+      running_ = true;
+    }
+    auto text = std::make_shared<const std::string>(produce_());
+    absl::MutexLock lock(&mu_);
+    last_ = std::move(text);
+    ++generation_;
+    running_ = false;
+    done_.SignalAll();
+  }
 }
 
 }  // namespace tcpq

@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -272,6 +273,62 @@ int NoPassphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*u*/) {
   return 0;
 }
 
+// Failed TLS handshakes, logged as one line per kind (OpenSSL's reason) per
+// minute at most, with how many there were: scanners, probes that connect
+// and close, and misconfigured clients must not flood the log, and a
+// certificate problem must not go unseen either.
+class HandshakeFailures {
+ public:
+  void Count(absl::string_view reason) {
+    absl::MutexLock lock(&mu_);
+    Kind& kind = kinds_[reason];
+    ++kind.count;
+    const absl::Time now = absl::Now();
+    if (now - kind.last_log < absl::Minutes(1)) return;
+    log::Warn("tls handshake failed", {{"reason", std::string(reason)},
+                                       {"count", absl::StrCat(kind.count)},
+                                       {"interval", "1m"}});
+    kind.count = 0;
+    kind.last_log = now;
+  }
+
+ private:
+  struct Kind {
+    uint64_t count = 0;  // since its last line
+    absl::Time last_log = absl::InfinitePast();
+  };
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Kind> kinds_ ABSL_GUARDED_BY(mu_);
+};
+
+HandshakeFailures& Failures() {
+  static HandshakeFailures* failures = new HandshakeFailures();
+  return *failures;
+}
+
+// OpenSSL's info callback on the server: at the end of a failed handshake.
+// A plain HTTP request on the TLS port fails it with SSL_R_HTTP_REQUEST
+// once OpenSSL has read "GET " or the like; it gets a 400 written on the
+// raw socket, as Go's server (and so the exporter-toolkit) answers, instead
+// of a closed connection with no word.
+void OnHandshakeEvent(const SSL* ssl, int where, int ret) {
+  if ((where & SSL_CB_ACCEPT_EXIT) == 0 || ret > 0) return;
+  if (SSL_get_error(ssl, ret) != SSL_ERROR_SSL) return;  // e.g. WANT_READ
+  const unsigned long error = ERR_peek_last_error();
+  const char* reason = ERR_reason_error_string(error);
+  Failures().Count(reason != nullptr ? reason : "unknown");
+  if (ERR_GET_LIB(error) != ERR_LIB_SSL ||
+      ERR_GET_REASON(error) != SSL_R_HTTP_REQUEST) {
+    return;
+  }
+  static constexpr char kReply[] =
+      "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; "
+      "charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP "
+      "request to an HTTPS server.\n";
+  const int fd = SSL_get_fd(ssl);
+  if (fd >= 0) ::send(fd, kReply, sizeof(kReply) - 1, MSG_NOSIGNAL);
+}
+
 }  // namespace
 
 absl::StatusOr<WebConfig> ParseWebConfig(absl::string_view yaml,
@@ -318,6 +375,7 @@ absl::StatusOr<WebConfig> LoadWebConfig(const std::string& path) {
 
 absl::Status ConfigureTlsContext(const TlsServerConfig& tls, SSL_CTX* ctx) {
   ERR_clear_error();
+  SSL_CTX_set_info_callback(ctx, &OnHandshakeEvent);
   SSL_CTX_set_default_passwd_cb(ctx, &NoPassphrase);
   // Versions by min/max only: drop civetweb's own SSL_OP_NO_* choices.
   SSL_CTX_clear_options(ctx, SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |

@@ -41,7 +41,8 @@ TEST(ScrapeCoalescerTest, CallersDuringAScrapeShareIt) {
   for (int i = 0; i < kWaiters; ++i) {
     waiters.emplace_back([&, i] { texts[i] = *scrapes.Get(); });
   }
-  while (scrapes.WaitersForTest() < kWaiters) {
+  // The runner and the waiters, all waiting for scrape 1.
+  while (scrapes.WaitersForTest() < kWaiters + 1) {
     absl::SleepFor(absl::Milliseconds(1));
   }
   release.Notify();
