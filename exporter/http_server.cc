@@ -13,6 +13,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "build_info.h"
 #include "exporter/exposition.h"
 #include "exporter/log.h"
@@ -162,6 +164,9 @@ std::string BindError(const ListenAddress& listen, bool dual_stack) {
   return bound == 0 ? "" : std::strerror(errno);
 }
 
+// How late refused credentials are answered (Handle).
+constexpr absl::Duration kRefusalDelay = absl::Milliseconds(250);
+
 // Why a request is ill-formed, or empty: requests a proxy in front and the
 // exporter could read differently (two lengths, a length and a chunked
 // body) and an HTTP/1.1 request without Host (RFC 9112, 3.2) get 400.
@@ -305,8 +310,18 @@ int HttpServer::Handle(mg_connection* conn) {
   }
   // Every path, as the exporter-toolkit does.
   if (auth_ != nullptr) {
-    switch (auth_->Check(mg_get_header(conn, "Authorization"),
-                         request->remote_addr)) {
+    const char* authorization = mg_get_header(conn, "Authorization");
+    const BasicAuthenticator::Result auth =
+        auth_->Check(authorization, request->remote_addr);
+    // Refused credentials are answered late: a client guessing passwords
+    // gets at most a few answers a second per connection, so a flood costs
+    // the exporter (and the scrapes) far less CPU. The worker it holds
+    // meanwhile is one of many (see Start).
+    if (auth != BasicAuthenticator::Result::kAllowed &&
+        authorization != nullptr) {
+      absl::SleepFor(kRefusalDelay);
+    }
+    switch (auth) {
       case BasicAuthenticator::Result::kAllowed:
         break;
       case BasicAuthenticator::Result::kDenied:

@@ -98,47 +98,43 @@ class Attackers:
             t.join(timeout=30)
 
 
-def slowloris(port):
-    def attack(stop, i):
+def reconnecting(session):
+    """An attacker on a port: runs session(sock, stop) on a connection, and
+    again on a new one whenever the server closes it, until stopped."""
+    def on(port):
+        def attack(stop, i):
+            while not stop.is_set():
+                try:
+                    with connect(port) as s:
+                        session(s, stop)
+                except OSError:
+                    stop.wait(0.1)
+        return attack
+    return on
+
+
+def trickle(head, drip):
+    """Sends `head`, then `drip` once a second."""
+    def session(s, stop):
+        s.sendall(head)
         while not stop.is_set():
-            try:
-                with connect(port) as s:
-                    s.sendall(b"GET /metrics HTTP/1.1\r\n")
-                    while not stop.is_set():
-                        s.sendall(b"X")  # a header that never ends
-                        stop.wait(1)
-            except OSError:
-                stop.wait(0.1)  # closed by the server: come back
-    return attack
+            s.sendall(drip)
+            stop.wait(1)
+    return reconnecting(session)
 
 
-def body_trickle(port):
-    def attack(stop, i):
-        while not stop.is_set():
-            try:
-                with connect(port) as s:
-                    s.sendall(b"POST /metrics HTTP/1.1\r\nHost: x\r\n"
-                              b"Content-Length: 10000000000\r\n\r\n")
-                    while not stop.is_set():
-                        s.sendall(b"a")
-                        stop.wait(1)
-            except OSError:
-                stop.wait(0.1)
-    return attack
+def poll(s, stop):
+    """A kept-alive poller of /-/healthy every 0.4 s."""
+    while not stop.is_set():
+        s.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+        read_response(s)
+        stop.wait(0.4)
 
 
-def poller(port):
-    def attack(stop, i):
-        while not stop.is_set():
-            try:
-                with connect(port) as s:
-                    while not stop.is_set():
-                        s.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
-                        status, headers, body = read_response(s)
-                        stop.wait(0.4)
-            except OSError:
-                stop.wait(0.1)
-    return attack
+slowloris = trickle(b"GET /metrics HTTP/1.1\r\n", b"X")  # a head that never ends
+body_trickle = trickle(b"POST /metrics HTTP/1.1\r\nHost: x\r\n"
+                       b"Content-Length: 10000000000\r\n\r\n", b"a")
+poller = reconnecting(poll)
 
 
 class HostileClientsTest(unittest.TestCase):
@@ -244,62 +240,65 @@ class HostileClientsTest(unittest.TestCase):
     def test_concurrent_scrapes_share_one_collection(self):
         # A limit above the burst: here every request must get metrics.
         with Exporter("--netns=host", "--web.max-requests=100") as exporter:
-            single = []
-            for _ in range(5):
-                started = time.monotonic()
-                self.assertTrue(timed_scrape(exporter.port))
-                single.append(time.monotonic() - started)
+            single = sorted(burst(exporter.port, 1)[0][1] for _ in range(5))
             before = scrape_count(exporter)
-            latencies, ok = [], []
-            lock = threading.Lock()
-            barrier = threading.Barrier(100)
-
-            def scraper():
-                barrier.wait()
-                started = time.monotonic()
-                good = timed_scrape(exporter.port)
-                with lock:
-                    latencies.append(time.monotonic() - started)
-                    ok.append(good)
-            threads = [threading.Thread(target=scraper) for _ in range(100)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            replies = burst(exporter.port, 100)
             # Every one of the 100 connections was served, with metrics.
-            self.assertEqual(ok.count(True), 100)
+            self.assertEqual([status for (status, body), _ in replies
+                              if status == 200 and b"tcpq_exporter_build_info" in body],
+                             [200] * 100)
             collections = scrape_count(exporter) - before - 1
-            latencies.sort()
-            single.sort()
+            median = sorted(seconds for _, seconds in replies)[50]
             print(f"100 concurrent scrapes: {collections} collections, median "
-                  f"{latencies[50] * 1000:.1f} ms, one alone {single[2] * 1000:.1f} ms",
+                  f"{median * 1000:.1f} ms, one alone {single[2] * 1000:.1f} ms",
                   file=sys.stderr)
-            # Shared: a burst costs a few collections, not one per request
-            # (each request ran its own before, serialized).
-            self.assertLessEqual(collections, 10)
+            # Shared: a request joins the collection running when it arrives,
+            # so a burst costs a few collections, not one per request (each
+            # ran its own before, serialized). The 100 requests reach the
+            # server over some 15 ms here (one Python process sends them),
+            # against ~1.5 ms a collection: 3 to 17 measured.
+            self.assertLessEqual(collections, 25)
 
     def test_max_requests_answers_503_beyond(self):
         # With at most 1 scrape in flight, a burst gets some 503s at once and
         # every other request is served.
         with Exporter("--netns=host", "--web.max-requests=1") as exporter:
-            statuses = []
-            lock = threading.Lock()
-            barrier = threading.Barrier(20)
-
-            def scraper():
-                barrier.wait()
-                status, _, _ = request(exporter.port,
-                                       b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-                with lock:
-                    statuses.append(status)
-            threads = [threading.Thread(target=scraper) for _ in range(20)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            statuses = [status for (status, _), _ in burst(exporter.port, 20)]
             self.assertEqual(set(statuses) - {200, 503}, set())
             self.assertGreater(statuses.count(503), 0)
             self.assertGreater(statuses.count(200), 0)
+
+
+def burst(port, clients):
+    """`clients` scrapes sent at once: every connection is open before any
+    request is sent. Returns ((status, body), seconds) for each."""
+    sockets = [connect(port) for _ in range(clients)]
+    barrier = threading.Barrier(clients)
+    replies = [None] * clients
+
+    def scrape(i):
+        s = sockets[i]
+        barrier.wait()
+        started = time.monotonic()
+        try:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            status, headers, body = read_response(s)
+            while len(body) < int(headers.get("content-length", "0")):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+        except OSError:
+            status, body = 0, b""
+        finally:
+            s.close()
+        replies[i] = ((status, body), time.monotonic() - started)
+    threads = [threading.Thread(target=scrape, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return replies
 
 
 class PasswordFloodTest(unittest.TestCase):
