@@ -157,6 +157,10 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
             "A metric with a constant '1' value labeled by version and git "
             "revision of tcpq_exporter.",
             {{"version", kVersion}, {"revision", kRevision}}, 1);
+  out.Counter("tcpq_exporter_scrapes_total",
+              "Collections run since the exporter started, this one included "
+              "(scrapes that arrive while one runs share it).",
+              {}, static_cast<double>(++scrapes_));
 
   absl::StatusOr<procfs::Discovered> found =
       procfs::DiscoverNamespaces(discovery_, &cgroups_);

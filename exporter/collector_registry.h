@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -135,6 +136,7 @@ class Scraper {
   // Fixed at creation; last_ok is only touched by a scrape (under mutex_).
   std::vector<Entry> entries_;
   bool discovery_ok_ ABSL_GUARDED_BY(mutex_) = true;
+  uint64_t scrapes_ ABSL_GUARDED_BY(mutex_) = 0;  // collections run
   bool discovery_denied_ ABSL_GUARDED_BY(mutex_) = false;
   procfs::CgroupCache cgroups_ ABSL_GUARDED_BY(mutex_);
   procfs::KubeletLogs kubelet_ ABSL_GUARDED_BY(mutex_);

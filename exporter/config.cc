@@ -30,6 +30,10 @@ ABSL_FLAG(std::string, web_config_file, "",
 ABSL_FLAG(bool, web_enable_connections, false,
           "Serve GET /connections: the live TCP connections of every "
           "namespace, filtered (off by default: it shows addresses).");
+ABSL_FLAG(int, web_max_requests, 40,
+          "Maximum number of scrapes of the telemetry path in flight at once; "
+          "beyond it a scrape gets 503 at once (0: no limit). Scrapes that "
+          "arrive while one runs share its result.");
 ABSL_FLAG(std::string, netns, "all",
           "Network namespaces to read: 'all' (every namespace found through "
           "<path.procfs>/*/ns/net and <path.run-netns>) or 'host' (only the "
@@ -59,6 +63,7 @@ constexpr const char* kGeneralFlags[] = {"web.listen-address",
                                          "web.telemetry-path",
                                          "web.config.file",
                                          "web.enable-connections",
+                                         "web.max-requests",
                                          "netns",
                                          "path.procfs",
                                          "path.run-netns",
@@ -127,6 +132,12 @@ absl::StatusOr<Config> BuildConfig() {
   }
   config.web_config_file = absl::GetFlag(FLAGS_web_config_file);
   config.enable_connections = absl::GetFlag(FLAGS_web_enable_connections);
+  config.max_requests = absl::GetFlag(FLAGS_web_max_requests);
+  if (config.max_requests < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--web.max-requests must be 0 (no limit) or more, got ",
+                     config.max_requests));
+  }
   const std::string netns = absl::GetFlag(FLAGS_netns);
   if (netns != "all" && netns != "host") {
     return absl::InvalidArgumentError(

@@ -28,6 +28,7 @@ struct Config {
   std::string telemetry_path;
   std::string web_config_file;  // --web.config.file; empty: plain HTTP, no auth
   bool enable_connections = false;  // --web.enable-connections
+  int max_requests = 40;            // --web.max-requests; 0: no limit
   procfs::DiscoveryOptions discovery;
   log::Level log_level = log::Level::kInfo;
 };

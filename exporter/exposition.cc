@@ -182,7 +182,7 @@ size_t EstimateSize(const std::vector<MetricFamily>& families) {
 std::string SerializeText(
     const std::vector<prometheus::MetricFamily>& families) {
   std::string out;
-  out.reserve(EstimateSize(families) + kSerializeHeadroom);
+  out.reserve(EstimateSize(families));
   for (const MetricFamily& family : families) {
     if (!family.help.empty()) {
       absl::StrAppend(&out, "# HELP ", family.name, " ", family.help, "\n");

@@ -14,10 +14,6 @@
 
 namespace tcpq {
 
-// Spare capacity SerializeText leaves in its string, so that the HTTP
-// response headers go in front without another copy of the text.
-inline constexpr size_t kSerializeHeadroom = 256;
-
 // The exposition of `families`, in their order. Numbers are written as
 // prometheus-cpp writes them (16 significant digits, "Nan", "+Inf", "-Inf");
 // a label value's backslash, double quote and newline are escaped as the

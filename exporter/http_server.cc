@@ -10,8 +10,11 @@
 #include <cstring>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "build_info.h"
 #include "exporter/exposition.h"
 #include "exporter/log.h"
@@ -27,24 +30,39 @@ namespace {
 
 using Family = ListenAddress::Family;
 
-// The whole response in one write, headers and body: written in two, the
-// body waits under Nagle's algorithm for the client's delayed ACK of the
-// headers, about 40 ms per request on a kept-alive connection. The headers
-// go in front of the body in its own buffer (SerializeText leaves room:
-// kSerializeHeadroom), so the exposition is not copied again. A HEAD
+// Headers, then the body. A small body goes in the same write as the
+// headers: one segment. A large one (a scrape) is written from where it
+// lies, shared by every request that waited for that scrape; TCP_NODELAY
+// (see Start) keeps it from waiting for the client's delayed ACK of the
+// headers (about 40 ms per request on a kept-alive connection). A HEAD
 // request gets the headers only.
 // `extra_headers`: complete header lines, each ending in \r\n.
 void Reply(mg_connection* conn, int status, absl::string_view content_type,
-           std::string body, absl::string_view extra_headers = "") {
-  const std::string headers = absl::StrCat(
+           absl::string_view body, absl::string_view extra_headers = "") {
+  constexpr size_t kOneWrite = 16 * 1024;
+  std::string head = absl::StrCat(
       "HTTP/1.1 ", status, " ", mg_get_response_code_text(conn, status),
       "\r\nContent-Type: ", content_type, "\r\nContent-Length: ", body.size(),
       "\r\nCache-Control: no-store\r\n", extra_headers, "\r\n");
   if (std::strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0) {
-    body.clear();
+    body = {};
   }
-  body.insert(0, headers);
-  mg_write(conn, body.data(), body.size());
+  if (body.size() <= kOneWrite) {
+    absl::StrAppend(&head, body);
+    body = {};
+  }
+  mg_write(conn, head.data(), head.size());
+  if (!body.empty()) mg_write(conn, body.data(), body.size());
+}
+
+// A HEAD reply whose length is not known without producing the body.
+void ReplyHead(mg_connection* conn, int status,
+               absl::string_view content_type) {
+  const std::string headers = absl::StrCat(
+      "HTTP/1.1 ", status, " ", mg_get_response_code_text(conn, status),
+      "\r\nContent-Type: ", content_type,
+      "\r\nCache-Control: no-store\r\n\r\n");
+  mg_write(conn, headers.data(), headers.size());
 }
 
 std::string LandingPage(const std::string& telemetry_path) {
@@ -146,6 +164,36 @@ std::string BindError(const ListenAddress& listen, bool dual_stack) {
   return bound == 0 ? "" : std::strerror(errno);
 }
 
+// How late refused credentials are answered (Handle).
+constexpr absl::Duration kRefusalDelay = absl::Milliseconds(250);
+
+// Why a request is ill-formed, or empty: requests a proxy in front and the
+// exporter could read differently (two lengths, a length and a chunked
+// body) and an HTTP/1.1 request without Host (RFC 9112, 3.2) get 400.
+std::string IllFormed(const mg_request_info& request) {
+  int lengths = 0;
+  int hosts = 0;
+  bool transfer_encoding = false;
+  for (int i = 0; i < request.num_headers; ++i) {
+    const absl::string_view name = request.http_headers[i].name;
+    if (absl::EqualsIgnoreCase(name, "Content-Length")) ++lengths;
+    if (absl::EqualsIgnoreCase(name, "Host")) ++hosts;
+    if (absl::EqualsIgnoreCase(name, "Transfer-Encoding")) {
+      transfer_encoding = true;
+    }
+  }
+  if (lengths > 1) return "more than one Content-Length";
+  if (lengths > 0 && transfer_encoding) {
+    return "both Content-Length and Transfer-Encoding";
+  }
+  if (hosts > 1) return "more than one Host";
+  if (hosts == 0 && request.http_version != nullptr &&
+      absl::string_view(request.http_version) == "1.1") {
+    return "HTTP/1.1 without Host";
+  }
+  return "";
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
@@ -165,16 +213,34 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   // A trailing "s" makes civetweb speak TLS on the port.
   const std::string listening_ports =
       absl::StrCat(ToCivetwebPort(options.listen, *dual_stack), tls ? "s" : "");
-  // tcp_nodelay: civetweb's own replies (errors, TLS records) are not held
-  // back by Nagle's algorithm either (see Reply).
+  // CivetWeb gives each connection a worker thread until it closes, so a
+  // client that is slow or idle on purpose holds one: the defences are
+  // enough workers and deadlines (README, "Hostile and careless clients").
+  // - num_threads: more workers than a flood of slow clients holds at once
+  //   within request_timeout_ms, with room for the scrapers. A worker is
+  //   cheap while it waits: a 100 KiB stack (CivetWeb's build) and a 16 KiB
+  //   buffer, mostly untouched.
+  // - request_timeout_ms: the whole request head must arrive within it,
+  //   counted from its first byte (not per read: a byte a second does not
+  //   reset it); also the limit of each write to a client that stops
+  //   reading. Prometheus sends a request in one segment.
+  // - keep_alive_timeout_ms: an idle kept-alive connection is closed after
+  //   it; Prometheus reconnects at its next scrape.
+  // - decode_url no: Handle compares the path as sent (see there).
+  // - tcp_nodelay: civetweb's own replies (errors, TLS records) are not
+  //   held back by Nagle's algorithm either (see Reply).
   const char* civet_options[] = {"listening_ports",
                                  listening_ports.c_str(),
                                  "num_threads",
-                                 "4",
+                                 "256",
                                  "request_timeout_ms",
-                                 "10000",
+                                 "5000",
+                                 "keep_alive_timeout_ms",
+                                 "2000",
                                  "enable_keep_alive",
                                  "yes",
+                                 "decode_url",
+                                 "no",
                                  "tcp_nodelay",
                                  "1",
                                  nullptr};
@@ -224,30 +290,61 @@ int HttpServer::InitSsl(void* ssl_ctx, void* self) {
   return 1;
 }
 
+HttpServer::HttpServer(HttpOptions options, ScrapeFn scrape)
+    : options_(std::move(options)), scrapes_([scrape = std::move(scrape)] {
+        return SerializeText(scrape());
+      }) {}
+
 int HttpServer::Handle(mg_connection* conn) {
-  // Every path, as the exporter-toolkit does.
-  if (auth_ != nullptr && !auth_->Check(mg_get_header(conn, "Authorization"))) {
-    Reply(conn, 401, "text/plain; charset=utf-8", "Unauthorized\n",
-          "WWW-Authenticate: Basic realm=\"tcpq_exporter\"\r\n");
-    return 401;
-  }
   const mg_request_info* request = mg_get_request_info(conn);
-  const absl::string_view uri =
-      request->local_uri != nullptr ? request->local_uri : "";
+  if (const std::string reason = IllFormed(*request); !reason.empty()) {
+    Reply(conn, 400, "text/plain; charset=utf-8",
+          absl::StrCat("Bad Request: ", reason, "\n"));
+    return 400;
+  }
   const absl::string_view method = request->request_method;
   if (method != "GET" && method != "HEAD") {
-    Reply(conn, 405, "text/plain; charset=utf-8", "Method Not Allowed\n");
+    Reply(conn, 405, "text/plain; charset=utf-8", "Method Not Allowed\n",
+          "Allow: GET, HEAD\r\n");
     return 405;
   }
-  if (uri == options_.telemetry_path) {
-    Reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8",
-          SerializeText(scrape_()));
-    return 200;
+  // Every path, as the exporter-toolkit does.
+  if (auth_ != nullptr) {
+    const char* authorization = mg_get_header(conn, "Authorization");
+    const BasicAuthenticator::Result auth =
+        auth_->Check(authorization, request->remote_addr);
+    // Refused credentials are answered late: a client guessing passwords
+    // gets at most a few answers a second per connection, so a flood costs
+    // the exporter (and the scrapes) far less CPU. The worker it holds
+    // meanwhile is one of many (see Start).
+    if (auth != BasicAuthenticator::Result::kAllowed &&
+        authorization != nullptr) {
+      absl::SleepFor(kRefusalDelay);
+    }
+    switch (auth) {
+      case BasicAuthenticator::Result::kAllowed:
+        break;
+      case BasicAuthenticator::Result::kDenied:
+        Reply(conn, 401, "text/plain; charset=utf-8", "Unauthorized\n",
+              "WWW-Authenticate: Basic realm=\"tcpq_exporter\"\r\n");
+        return 401;
+      case BasicAuthenticator::Result::kBusy:
+        Reply(conn, 429, "text/plain; charset=utf-8",
+              "Too Many Requests: password checks are busy, retry\n",
+              "Retry-After: 1\r\n");
+        return 429;
+    }
   }
+  // The path as sent, not decoded nor cleaned (decode_url is off): only the
+  // documented spellings serve; //metrics, /./metrics and /%6detrics are
+  // not /metrics.
+  const absl::string_view uri =
+      request->local_uri_raw != nullptr ? request->local_uri_raw : "";
+  if (uri == options_.telemetry_path) return Telemetry(conn);
   if (uri == "/connections" && options_.connections) {
     connections::Response r = options_.connections(
         request->query_string != nullptr ? request->query_string : "");
-    Reply(conn, r.status, r.content_type, std::move(r.body));
+    Reply(conn, r.status, r.content_type, r.body);
     return r.status;
   }
   if (uri == "/") {
@@ -269,6 +366,28 @@ int HttpServer::Handle(mg_connection* conn) {
   }
   Reply(conn, 404, "text/plain; charset=utf-8", "Not Found\n");
   return 404;
+}
+
+int HttpServer::Telemetry(mg_connection* conn) {
+  constexpr char kType[] = "text/plain; version=0.0.4; charset=utf-8";
+  if (std::strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0) {
+    // The headers a GET would get, without collecting: no Content-Length,
+    // which only the collection would know.
+    ReplyHead(conn, 200, kType);
+    return 200;
+  }
+  const int in_flight = telemetry_in_flight_.fetch_add(1) + 1;
+  if (options_.max_requests > 0 && in_flight > options_.max_requests) {
+    telemetry_in_flight_.fetch_sub(1);
+    Reply(conn, 503, "text/plain; charset=utf-8",
+          absl::StrCat("Service Unavailable: more than ", options_.max_requests,
+                       " scrapes in flight (--web.max-requests)\n"));
+    return 503;
+  }
+  const std::shared_ptr<const std::string> text = scrapes_.Get();
+  Reply(conn, 200, kType, *text);
+  telemetry_in_flight_.fetch_sub(1);
+  return 200;
 }
 
 }  // namespace tcpq

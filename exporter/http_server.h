@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "exporter/config.h"
 #include "exporter/connections.h"
+#include "exporter/scrape_coalescer.h"
 #include "exporter/web_config.h"
 #include "prometheus/metric_family.h"
 
@@ -24,6 +25,9 @@ struct HttpOptions {
   // GET /connections (--web.enable-connections), given the query string;
   // null: 404.
   std::function<connections::Response(absl::string_view)> connections;
+  // Scrapes of the telemetry path in flight at once (--web.max-requests);
+  // beyond it 503. 0: no limit.
+  int max_requests = 40;
 };
 
 // Serves /, the telemetry path, /-/healthy and /-/ready on CivetWeb, over
@@ -53,15 +57,16 @@ class HttpServer {
   bool BasicAuth() const { return auth_ != nullptr; }
 
  private:
-  HttpServer(HttpOptions options, ScrapeFn scrape)
-      : options_(std::move(options)), scrape_(std::move(scrape)) {}
+  HttpServer(HttpOptions options, ScrapeFn scrape);
 
   static int HandleRequest(struct mg_connection* conn, void* self);
   static int InitSsl(void* ssl_ctx, void* self);
   int Handle(struct mg_connection* conn);
+  int Telemetry(struct mg_connection* conn);
 
   const HttpOptions options_;
-  const ScrapeFn scrape_;
+  ScrapeCoalescer scrapes_;
+  std::atomic<int> telemetry_in_flight_{0};
   std::atomic<bool> ready_{false};
   std::unique_ptr<BasicAuthenticator> auth_;  // null: no basic auth
   std::string tls_error_;                     // set by InitSsl on failure

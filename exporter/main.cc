@@ -80,7 +80,7 @@ int Run(int argc, char** argv) {
        {"netns", config.discovery.all ? "all" : "host"}});
   tcpq::Scraper* scraper_ptr = scraper->get();
   tcpq::HttpOptions http{config.listen, config.telemetry_path,
-                         std::move(web_config), nullptr};
+                         std::move(web_config), nullptr, config.max_requests};
   std::unique_ptr<tcpq::connections::Endpoint> connections;
   if (config.enable_connections) {
     connections = std::make_unique<tcpq::connections::Endpoint>(

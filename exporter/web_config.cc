@@ -6,6 +6,10 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstring>
@@ -19,6 +23,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "exporter/log.h"
 #include "procfs/proc_file.h"
 
 namespace tcpq {
@@ -268,6 +273,62 @@ int NoPassphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*u*/) {
   return 0;
 }
 
+// Failed TLS handshakes, logged as one line per kind (OpenSSL's reason) per
+// minute at most, with how many there were: scanners, probes that connect
+// and close, and misconfigured clients must not flood the log, and a
+// certificate problem must not go unseen either.
+class HandshakeFailures {
+ public:
+  void Count(absl::string_view reason) {
+    absl::MutexLock lock(&mu_);
+    Kind& kind = kinds_[reason];
+    ++kind.count;
+    const absl::Time now = absl::Now();
+    if (now - kind.last_log < absl::Minutes(1)) return;
+    log::Warn("tls handshake failed", {{"reason", std::string(reason)},
+                                       {"count", absl::StrCat(kind.count)},
+                                       {"interval", "1m"}});
+    kind.count = 0;
+    kind.last_log = now;
+  }
+
+ private:
+  struct Kind {
+    uint64_t count = 0;  // since its last line
+    absl::Time last_log = absl::InfinitePast();
+  };
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Kind> kinds_ ABSL_GUARDED_BY(mu_);
+};
+
+HandshakeFailures& Failures() {
+  static HandshakeFailures* failures = new HandshakeFailures();
+  return *failures;
+}
+
+// OpenSSL's info callback on the server: at the end of a failed handshake.
+// A plain HTTP request on the TLS port fails it with SSL_R_HTTP_REQUEST
+// once OpenSSL has read "GET " or the like; it gets a 400 written on the
+// raw socket, as Go's server (and so the exporter-toolkit) answers, instead
+// of a closed connection with no word.
+void OnHandshakeEvent(const SSL* ssl, int where, int ret) {
+  if ((where & SSL_CB_ACCEPT_EXIT) == 0 || ret > 0) return;
+  if (SSL_get_error(ssl, ret) != SSL_ERROR_SSL) return;  // e.g. WANT_READ
+  const unsigned long error = ERR_peek_last_error();
+  const char* reason = ERR_reason_error_string(error);
+  Failures().Count(reason != nullptr ? reason : "unknown");
+  if (ERR_GET_LIB(error) != ERR_LIB_SSL ||
+      ERR_GET_REASON(error) != SSL_R_HTTP_REQUEST) {
+    return;
+  }
+  static constexpr char kReply[] =
+      "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; "
+      "charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP "
+      "request to an HTTPS server.\n";
+  const int fd = SSL_get_fd(ssl);
+  if (fd >= 0) ::send(fd, kReply, sizeof(kReply) - 1, MSG_NOSIGNAL);
+}
+
 }  // namespace
 
 absl::StatusOr<WebConfig> ParseWebConfig(absl::string_view yaml,
@@ -314,6 +375,7 @@ absl::StatusOr<WebConfig> LoadWebConfig(const std::string& path) {
 
 absl::Status ConfigureTlsContext(const TlsServerConfig& tls, SSL_CTX* ctx) {
   ERR_clear_error();
+  SSL_CTX_set_info_callback(ctx, &OnHandshakeEvent);
   SSL_CTX_set_default_passwd_cb(ctx, &NoPassphrase);
   // Versions by min/max only: drop civetweb's own SSL_OP_NO_* choices.
   SSL_CTX_clear_options(ctx, SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
@@ -441,28 +503,79 @@ bool VerifyBcrypt(absl::string_view password, const std::string& hash) {
   return match;
 }
 
+IdleBcrypt::IdleBcrypt() : thread_([this] { Run(); }) {}
+
+IdleBcrypt::~IdleBcrypt() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  thread_.join();
+}
+
+bool IdleBcrypt::Verify(absl::string_view password, const std::string& hash) {
+  absl::MutexLock lock(&mu_);
+  password_.assign(password.data(), password.size());
+  hash_ = hash;
+  done_ = false;
+  pending_ = true;
+  mu_.Await(absl::Condition(&done_));
+  OPENSSL_cleanse(password_.data(), password_.size());
+  return result_;
+}
+
+void IdleBcrypt::Run() {
+  const sched_param param{};
+  if (::sched_setscheduler(0, SCHED_IDLE, &param) != 0) {
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+  }
+  while (true) {
+    std::string password, hash;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](IdleBcrypt* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+            return self->pending_ || self->stop_;
+          },
+          this));
+      if (stop_) return;
+      password = password_;
+      hash = hash_;
+      pending_ = false;
+    }
+    const bool ok = VerifyBcrypt(password, hash);
+    OPENSSL_cleanse(password.data(), password.size());
+    absl::MutexLock lock(&mu_);
+    result_ = ok;
+    done_ = true;
+  }
+}
+
 BasicAuthenticator::BasicAuthenticator(std::map<std::string, std::string> users,
                                        size_t cache_capacity)
     : users_(std::move(users)), cache_capacity_(cache_capacity) {}
 
-bool BasicAuthenticator::Check(const char* authorization) {
-  if (authorization == nullptr) return false;
+BasicAuthenticator::Result BasicAuthenticator::Check(const char* authorization,
+                                                     absl::string_view client) {
+  if (authorization == nullptr) return Result::kDenied;
   absl::string_view value = absl::StripAsciiWhitespace(authorization);
   if (value.size() < 6 ||
       !absl::EqualsIgnoreCase(value.substr(0, 5), "Basic") || value[5] != ' ') {
-    return false;
+    return Result::kDenied;
   }
   value = absl::StripLeadingAsciiWhitespace(value.substr(6));
   std::string decoded;
-  if (!absl::Base64Unescape(value, &decoded)) return false;
+  if (!absl::Base64Unescape(value, &decoded)) return Result::kDenied;
   const size_t colon = decoded.find(':');
-  if (colon == std::string::npos) return false;
+  if (colon == std::string::npos) return Result::kDenied;
   return CheckUserPassword(absl::string_view(decoded).substr(0, colon),
-                           absl::string_view(decoded).substr(colon + 1));
+                           absl::string_view(decoded).substr(colon + 1),
+                           client);
 }
 
-bool BasicAuthenticator::CheckUserPassword(absl::string_view user,
-                                           absl::string_view password) {
+BasicAuthenticator::Result BasicAuthenticator::CheckUserPassword(
+    absl::string_view user, absl::string_view password,
+    absl::string_view client) {
   const auto it = users_.find(std::string(user));
   const bool known = it != users_.end();
   const std::string hash = known ? it->second : kDummyHash;
@@ -471,22 +584,54 @@ bool BasicAuthenticator::CheckUserPassword(absl::string_view user,
                                             hash.size(), ":", hash, password);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_size = 0;
-  std::string cache_key;
   if (EVP_Digest(material.data(), material.size(), digest, &digest_size,
-                 EVP_sha256(), nullptr) == 1) {
-    cache_key.assign(reinterpret_cast<const char*>(digest), digest_size);
-    absl::MutexLock lock(&mu_);
-    // Only successes are cached, so a hit is a known user.
-    if (verified_.contains(cache_key)) return true;
+                 EVP_sha256(), nullptr) != 1) {
+    return Refuse(Result::kDenied, user, client);
   }
-  const bool ok = VerifyBcrypt(password, hash) && known;
-  if (ok && !cache_key.empty()) {
+  const std::string key(reinterpret_cast<const char*>(digest), digest_size);
+  bool failed_recently = false;
+  {
     absl::MutexLock lock(&mu_);
+    // Only successes are cached there, so a hit is a known user.
+    if (verified_.contains(key)) return Result::kAllowed;
+    const auto failed = failed_.find(key);
+    failed_recently = failed != failed_.end() && failed->second > absl::Now();
+  }
+  if (failed_recently) return Refuse(Result::kDenied, user, client);
+  if (!bcrypt_.TryLock()) return Refuse(Result::kBusy, user, client);
+  const bool ok = idle_bcrypt_.Verify(password, hash) && known;
+  bcrypt_.Unlock();
+  {
+    absl::MutexLock lock(&mu_);
+    ++bcrypts_;
     // Full: start over. Cheap, and a legitimate scraper re-enters at once.
-    if (verified_.size() >= cache_capacity_) verified_.clear();
-    verified_.insert(cache_key);
+    if (ok) {
+      if (verified_.size() >= cache_capacity_) verified_.clear();
+      verified_.insert(key);
+      return Result::kAllowed;
+    }
+    if (failed_.size() >= cache_capacity_) failed_.clear();
+    failed_[key] = absl::Now() + kFailureMemory;
   }
-  return ok;
+  return Refuse(Result::kDenied, user, client);
+}
+
+BasicAuthenticator::Result BasicAuthenticator::Refuse(
+    Result result, absl::string_view user, absl::string_view client) {
+  absl::MutexLock lock(&mu_);
+  ++(result == Result::kBusy ? busy_ : failures_);
+  const absl::Time now = absl::Now();
+  if (now - last_log_ < kLogInterval) return result;
+  log::Warn("basic auth refused",
+            {{"failures", absl::StrCat(failures_)},
+             {"busy", absl::StrCat(busy_)},
+             {"last_user", std::string(user.substr(0, 64))},
+             {"last_client", std::string(client)},
+             {"interval", absl::FormatDuration(kLogInterval)}});
+  failures_ = 0;
+  busy_ = 0;
+  last_log_ = now;
+  return result;
 }
 
 }  // namespace tcpq

@@ -4,16 +4,20 @@
 // (tls_server_config, basic_auth_users with bcrypt hashes), read at startup.
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_set>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 struct ssl_ctx_st;  // OpenSSL's SSL_CTX
 
@@ -77,30 +81,89 @@ absl::Status CheckBcryptHash(absl::string_view hash);
 bool VerifyBcrypt(absl::string_view password, const std::string& hash);
 
 // HTTP basic authentication against basic_auth_users. bcrypt is slow by
-// design (about 50 ms at cost 10), so successful checks are remembered, keyed
-// by a SHA-256 of user, hash and password, in a bounded cache as the toolkit
-// does. Thread-safe.
+// design (about 50 ms at cost 10), so a flood of guesses must not take the
+// CPU from the scrapes:
+// - successful checks are remembered, keyed by a SHA-256 of user, hash and
+//   password, in a bounded cache as the toolkit does;
+// - failed ones too, for kFailureMemory: the same wrong password again
+//   costs no bcrypt;
+// - one bcrypt runs at a time (one core at most), at the lowest priority
+//   (IdleBcrypt); a check that would need another while one runs gets
+//   kBusy at once (HTTP 429), without a bcrypt;
+// - failures are logged as one summary line per kLogInterval at most.
+// Thread-safe.
+// Runs bcrypt checks, one at a time, on a thread of its own at SCHED_IDLE
+// (nice 19 where that is refused): a flood of guesses gets only the CPU the
+// scrapes leave. A thread that lowered its priority may not raise it again
+// without CAP_SYS_NICE, hence a thread that stays low.
+class IdleBcrypt {
+ public:
+  IdleBcrypt();
+  ~IdleBcrypt();
+  IdleBcrypt(const IdleBcrypt&) = delete;
+  IdleBcrypt& operator=(const IdleBcrypt&) = delete;
+
+  // VerifyBcrypt on that thread; blocks until it is done.
+  bool Verify(absl::string_view password, const std::string& hash);
+
+ private:
+  void Run();
+
+  absl::Mutex mu_;
+  std::string password_ ABSL_GUARDED_BY(mu_);
+  std::string hash_ ABSL_GUARDED_BY(mu_);
+  bool pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool result_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
 class BasicAuthenticator {
  public:
   static constexpr size_t kCacheCapacity = 1024;
+  static constexpr absl::Duration kFailureMemory = absl::Seconds(10);
+  static constexpr absl::Duration kLogInterval = absl::Seconds(60);
+
+  enum class Result { kAllowed, kDenied, kBusy };
 
   explicit BasicAuthenticator(std::map<std::string, std::string> users,
                               size_t cache_capacity = kCacheCapacity);
 
-  // `authorization`: the Authorization header's value, or null if absent.
-  bool Check(const char* authorization);
-  bool CheckUserPassword(absl::string_view user, absl::string_view password);
+  // `authorization`: the Authorization header's value, or null if absent;
+  // `client`: who sent it, for the log.
+  Result Check(const char* authorization, absl::string_view client = "");
+  Result CheckUserPassword(absl::string_view user, absl::string_view password,
+                           absl::string_view client = "");
 
   size_t CachedForTest() {
     absl::MutexLock lock(&mu_);
     return verified_.size();
   }
+  uint64_t BcryptsForTest() {
+    absl::MutexLock lock(&mu_);
+    return bcrypts_;
+  }
 
  private:
+  // Counts a refusal and logs the count, once per kLogInterval at most.
+  Result Refuse(Result result, absl::string_view user,
+                absl::string_view client);
+
   const std::map<std::string, std::string> users_;
   const size_t cache_capacity_;
+  absl::Mutex bcrypt_;  // held while a bcrypt runs
+  IdleBcrypt idle_bcrypt_;
   absl::Mutex mu_;
   std::unordered_set<std::string> verified_ ABSL_GUARDED_BY(mu_);
+  // Failed keys and when they are forgotten.
+  absl::flat_hash_map<std::string, absl::Time> failed_ ABSL_GUARDED_BY(mu_);
+  // Refusals since the last summary line (wrong credentials; checks turned
+  // away while a bcrypt ran), and when that line was.
+  uint64_t failures_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t busy_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t bcrypts_ ABSL_GUARDED_BY(mu_) = 0;  // run since start
+  absl::Time last_log_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace tcpq

@@ -277,6 +277,9 @@ TEST(BcryptTest, VerifiesEveryPrefix) {
   EXPECT_FALSE(VerifyBcrypt(std::string("correct horse\0x", 15), kAliceHash));
 }
 
+constexpr auto kAllowed = BasicAuthenticator::Result::kAllowed;
+constexpr auto kDenied = BasicAuthenticator::Result::kDenied;
+
 std::string BasicHeader(absl::string_view user, absl::string_view password) {
   return absl::StrCat("Basic ",
                       absl::Base64Escape(absl::StrCat(user, ":", password)));
@@ -286,41 +289,46 @@ TEST(BasicAuthTest, ChecksHeaders) {
   absl::StatusOr<WebConfig> config = LoadWebConfig(kDir + "/users.yml");
   ASSERT_TRUE(config.ok()) << config.status();
   BasicAuthenticator auth(config->basic_auth_users);
-  EXPECT_TRUE(auth.Check(BasicHeader("alice", kAlicePassword).c_str()));
-  EXPECT_TRUE(auth.Check(BasicHeader("bob", kBobPassword).c_str()));
+  EXPECT_EQ(auth.Check(BasicHeader("alice", kAlicePassword).c_str()), kAllowed);
+  EXPECT_EQ(auth.Check(BasicHeader("bob", kBobPassword).c_str()), kAllowed);
   // Again, now from the cache.
-  EXPECT_TRUE(auth.Check(BasicHeader("alice", kAlicePassword).c_str()));
-  EXPECT_TRUE(auth.Check(
-      absl::StrCat("basic  ", absl::Base64Escape("alice:correct horse"))
-          .c_str()));
+  EXPECT_EQ(auth.Check(BasicHeader("alice", kAlicePassword).c_str()), kAllowed);
+  EXPECT_EQ(auth.Check(absl::StrCat("basic  ",
+                                    absl::Base64Escape("alice:correct horse"))
+                           .c_str()),
+            kAllowed);
   // A password may contain ':'; only the first one separates the user.
-  EXPECT_FALSE(auth.Check(BasicHeader("alice", "correct horse:").c_str()));
+  EXPECT_EQ(auth.Check(BasicHeader("alice", "correct horse:").c_str()),
+            kDenied);
 
-  EXPECT_FALSE(auth.Check(nullptr));
-  EXPECT_FALSE(auth.Check(""));
-  EXPECT_FALSE(auth.Check("Basic"));
-  EXPECT_FALSE(auth.Check("Basic !!!notbase64"));
-  EXPECT_FALSE(
-      auth.Check(absl::StrCat("Basic ", absl::Base64Escape("alice")).c_str()));
-  EXPECT_FALSE(auth.Check(
-      absl::StrCat("Bearer ", absl::Base64Escape("alice:correct horse"))
-          .c_str()));
-  EXPECT_FALSE(auth.Check(BasicHeader("alice", kBobPassword).c_str()));
-  EXPECT_FALSE(auth.Check(BasicHeader("bob", kAlicePassword).c_str()));
-  EXPECT_FALSE(auth.Check(BasicHeader("mallory", kAlicePassword).c_str()));
-  EXPECT_FALSE(auth.Check(BasicHeader("", "").c_str()));
+  EXPECT_EQ(auth.Check(nullptr), kDenied);
+  EXPECT_EQ(auth.Check(""), kDenied);
+  EXPECT_EQ(auth.Check("Basic"), kDenied);
+  EXPECT_EQ(auth.Check("Basic !!!notbase64"), kDenied);
+  EXPECT_EQ(
+      auth.Check(absl::StrCat("Basic ", absl::Base64Escape("alice")).c_str()),
+      kDenied);
+  EXPECT_EQ(auth.Check(absl::StrCat("Bearer ",
+                                    absl::Base64Escape("alice:correct horse"))
+                           .c_str()),
+            kDenied);
+  EXPECT_EQ(auth.Check(BasicHeader("alice", kBobPassword).c_str()), kDenied);
+  EXPECT_EQ(auth.Check(BasicHeader("bob", kAlicePassword).c_str()), kDenied);
+  EXPECT_EQ(auth.Check(BasicHeader("mallory", kAlicePassword).c_str()),
+            kDenied);
+  EXPECT_EQ(auth.Check(BasicHeader("", "").c_str()), kDenied);
 }
 
 TEST(BasicAuthTest, CacheIsBounded) {
   BasicAuthenticator auth(
       {{"alice", kAliceHash}, {"alice2", kAliceHash}, {"alice3", kAliceHash}},
       /*cache_capacity=*/2);
-  EXPECT_TRUE(auth.CheckUserPassword("alice", kAlicePassword));
-  EXPECT_TRUE(auth.CheckUserPassword("alice2", kAlicePassword));
+  EXPECT_EQ(auth.CheckUserPassword("alice", kAlicePassword), kAllowed);
+  EXPECT_EQ(auth.CheckUserPassword("alice2", kAlicePassword), kAllowed);
   EXPECT_EQ(auth.CachedForTest(), 2u);
-  EXPECT_TRUE(auth.CheckUserPassword("alice3", kAlicePassword));
+  EXPECT_EQ(auth.CheckUserPassword("alice3", kAlicePassword), kAllowed);
   EXPECT_LE(auth.CachedForTest(), 2u);
-  EXPECT_TRUE(auth.CheckUserPassword("alice", kAlicePassword));
+  EXPECT_EQ(auth.CheckUserPassword("alice", kAlicePassword), kAllowed);
   EXPECT_LE(auth.CachedForTest(), 2u);
 }
 
@@ -329,14 +337,30 @@ TEST(BasicAuthTest, CacheHoldsOnlySuccessesKeyedByPassword) {
       std::map<std::string, std::string>{{"alice", kAliceHash}});
   // Many distinct wrong passwords never get cached as right.
   for (int i = 0; i < 5; ++i) {
-    EXPECT_FALSE(auth.CheckUserPassword("alice", absl::StrCat("wrong", i)));
+    EXPECT_EQ(auth.CheckUserPassword("alice", absl::StrCat("wrong", i)),
+              kDenied);
   }
   EXPECT_EQ(auth.CachedForTest(), 0u);
-  EXPECT_TRUE(auth.CheckUserPassword("alice", kAlicePassword));
+  EXPECT_EQ(auth.CheckUserPassword("alice", kAlicePassword), kAllowed);
   EXPECT_EQ(auth.CachedForTest(), 1u);
-  EXPECT_FALSE(auth.CheckUserPassword("alice", "correct hors"));
-  EXPECT_FALSE(auth.CheckUserPassword("alic", kAlicePassword));
-  EXPECT_TRUE(auth.CheckUserPassword("alice", kAlicePassword));
+  EXPECT_EQ(auth.CheckUserPassword("alice", "correct hors"), kDenied);
+  EXPECT_EQ(auth.CheckUserPassword("alic", kAlicePassword), kDenied);
+  EXPECT_EQ(auth.CheckUserPassword("alice", kAlicePassword), kAllowed);
+}
+
+TEST(BasicAuthTest, AWrongPasswordAgainCostsNoBcrypt) {
+  BasicAuthenticator auth(
+      std::map<std::string, std::string>{{"alice", kAliceHash}});
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(auth.CheckUserPassword("alice", "guess"), kDenied);
+    EXPECT_EQ(auth.CheckUserPassword("mallory", "guess"), kDenied);
+  }
+  EXPECT_EQ(auth.BcryptsForTest(), 2u);
+  // Remembered per password: the right one is still checked, and then
+  // cached.
+  EXPECT_EQ(auth.CheckUserPassword("alice", kAlicePassword), kAllowed);
+  EXPECT_EQ(auth.CheckUserPassword("alice", kAlicePassword), kAllowed);
+  EXPECT_EQ(auth.BcryptsForTest(), 3u);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 real exporter binary, a parser for the exposition it serves, and workloads
 that look like pods, services or plain processes to it (real cgroups laid out
 as the kubelet and systemd lay them out, kubelet-style /var/log trees)."""
+import base64
 import json
 import os
 import re
@@ -178,9 +179,10 @@ class ProcessNetns:
 class Exporter:
     """The real tcpq_exporter binary on a free loopback port."""
 
-    def __init__(self, *flags, wrapper=(), env=None):
+    def __init__(self, *flags, wrapper=(), env=None, auth=None):
         """`wrapper`: a command line the exporter's runs behind (e.g. capsh);
-        `env`: variables added to the exporter's environment."""
+        `env`: variables added to the exporter's environment; `auth`: (user,
+        password) that get() sends, for a --web.config.file with users."""
         self.binary = os.environ.get("TCPQ_EXPORTER")
         if not self.binary:
             raise unittest.SkipTest("TCPQ_EXPORTER is not set (run through ctest)")
@@ -188,6 +190,7 @@ class Exporter:
         self.flags = flags
         self.wrapper = list(wrapper)
         self.env = dict(os.environ, **(env or {}))
+        self.auth = auth
 
     def __enter__(self):
         self.proc = subprocess.Popen(
@@ -203,7 +206,8 @@ class Exporter:
                     return self
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.05)
-        raise AssertionError("exporter did not become ready")
+        self.proc.kill()
+        raise AssertionError(f"exporter did not become ready: {self.proc.communicate()[1]}")
 
     def __exit__(self, *exc):
         self.proc.terminate()
@@ -213,7 +217,11 @@ class Exporter:
 
     def get(self, path):
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
+            request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
+            if self.auth:
+                token = base64.b64encode(":".join(self.auth).encode()).decode()
+                request.add_header("Authorization", f"Basic {token}")
+            with urllib.request.urlopen(request, timeout=10) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()

@@ -112,7 +112,9 @@ class KeepAliveTest(unittest.TestCase):
             self.addCleanup(conn.close)
             _, head, head_body = self.scrape(conn, "HEAD")
             self.assertEqual(head_body, b"")
-            self.assertGreater(int(head.getheader("Content-Length")), 0)
+            # HEAD runs no collection, so the length is not known: left out
+            # (RFC 9110, 8.6), never a wrong one.
+            self.assertIsNone(head.getheader("Content-Length"))
             # A body after the HEAD response would be read as this one's start.
             _, get, body = self.scrape(conn)
             self.assertTrue(body.startswith(b"# HELP tcpq_"), body[:40])

@@ -232,11 +232,18 @@ class TlsAndAuthTests:
         self.assertIn("http_server_config", self.exporter.stderr)
         self.assertIn("tls=true basic_auth=true", self.exporter.stderr)
 
-    def test_plain_http_to_tls_port_fails(self):
+    def test_plain_http_to_tls_port_gets_400(self):
         port = self.start(self.tls_config())
-        self.assert_fails(self.curl(port, scheme="http", auth=ALICE))
+        # As the exporter-toolkit (Go's server) answers it, not a silent close.
+        out = self.assert_status(self.curl(port, scheme="http", auth=ALICE), 400)
+        self.assertIn("Client sent an HTTP request to an HTTPS server.", out)
         # The server survives it.
         self.assert_status(self.curl(port, auth=ALICE), 200)
+        self.doCleanups()
+        # Logged once for its kind, with OpenSSL's reason.
+        lines = [l for l in self.exporter.stderr.splitlines()
+                 if "tls handshake failed" in l and 'reason="http request"' in l]
+        self.assertEqual(len(lines), 1, self.exporter.stderr)
 
     def test_tls12_rejected_when_min_version_tls13(self):
         port = self.start(self.tls_config(users=False))
