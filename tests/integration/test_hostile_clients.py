@@ -352,6 +352,29 @@ class PasswordFloodTest(unittest.TestCase):
         self.assertEqual(len(refused), 1, refused)
 
 
+class AuthorizationHeaderTest(unittest.TestCase):
+    def setUp(self):
+        require_root(self)
+
+    def test_authorization_is_honoured_wherever_it_appears(self):
+        """Any case, anywhere among the headers, on every path."""
+        with Exporter("--netns=host", f"--web.config.file={PasswordFloodTest.USERS}",
+                      auth=("bob", "battery staple")) as exporter:
+            token = PasswordFloodTest.BOB
+            for path in ("/metrics", "/-/healthy", "/"):
+                for head in (f"Authorization: Basic {token}\r\nHost: x\r\n",
+                             f"Host: x\r\nAccept: */*\r\nauthorization: Basic {token}\r\n",
+                             f"Host: x\r\nAUTHORIZATION: Basic {token}\r\nX-A: 1\r\n"):
+                    with self.subTest(path=path, head=head.split(token)[0]):
+                        status, _, _ = request(
+                            exporter.port, f"GET {path} HTTP/1.1\r\n{head}\r\n".encode())
+                        self.assertEqual(status, 200)
+                status, headers, _ = request(exporter.port,
+                                             f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                self.assertEqual(status, 401)
+                self.assertEqual(headers["www-authenticate"], 'Basic realm="tcpq_exporter"')
+
+
 def password_flood(port, clients, stop, results):
     """`clients` threads sending a new wrong password for bob each time
     until `stop`; puts {status: count} on `results`."""

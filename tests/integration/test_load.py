@@ -1,6 +1,7 @@
 """Load: many concurrent clients on /metrics (wrk) for a bounded time. Every
 response must be a complete exposition, wrk must see no error, and the
 exporter's resident memory must stay flat across rounds (no leak)."""
+import http.client
 import os
 import re
 import shutil
@@ -89,6 +90,35 @@ class LoadTest(unittest.TestCase):
             else:
                 self.assertLessEqual(rss[-1] - rss[0], MAX_GROWTH_KIB, rss)
             self.assertEqual(exporter.get("/-/healthy")[0], 200)
+
+    def test_every_kept_alive_connection_is_served(self):
+        """wrk counts responses, not connections: a server that served 4 of
+        its 100 connections would pass it. Here each of 100 kept-alive
+        connections scrapes 5 times at once with the others, and each must
+        get 5 complete expositions."""
+        with Exporter("--netns=host", "--web.max-requests=100") as exporter:
+            served = [0] * 100
+            barrier = threading.Barrier(100)
+
+            def client(i):
+                conn = http.client.HTTPConnection("127.0.0.1", exporter.port, timeout=30)
+                barrier.wait()
+                try:
+                    for _ in range(5):
+                        conn.request("GET", "/metrics")
+                        r = conn.getresponse()
+                        body = r.read()
+                        if r.status == 200 and body.endswith(b"\n") and \
+                                b"\ntcpq_exporter_scrapes_total " in body:
+                            served[i] += 1
+                finally:
+                    conn.close()
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(100)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(served, [5] * 100)
 
 
 if __name__ == "__main__":
