@@ -3,11 +3,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <thread>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
+#include "procfs/job_thread.h"
 
 namespace tcpq {
 
@@ -19,10 +20,8 @@ namespace tcpq {
 //   none of them grows a deep stack or its own malloc caches by collecting.
 class ScrapeCoalescer {
  public:
-  explicit ScrapeCoalescer(absl::AnyInvocable<std::string()> produce);
-  ~ScrapeCoalescer();
-  ScrapeCoalescer(const ScrapeCoalescer&) = delete;
-  ScrapeCoalescer& operator=(const ScrapeCoalescer&) = delete;
+  explicit ScrapeCoalescer(absl::AnyInvocable<std::string()> produce)
+      : produce_(std::move(produce)) {}
 
   // The text of the scrape running when called, or of the next one; shared,
   // never copied (a hundred waiters hold one text).
@@ -39,20 +38,18 @@ class ScrapeCoalescer {
   }
 
  private:
-  void Run();
+  // A job of thread_: one scrape, handed to the requests waiting for it.
+  void Produce();
 
-  absl::AnyInvocable<std::string()> produce_;  // called on thread_ only
+  absl::AnyInvocable<std::string()> produce_;
   absl::Mutex mu_;
-  absl::CondVar work_;  // requested_ or stop_ set
   absl::CondVar done_;  // generation_ advanced
-  bool requested_ ABSL_GUARDED_BY(mu_) = false;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // scrapes finished
   int waiters_ ABSL_GUARDED_BY(mu_) = 0;          // in Get()
   // The last scrape's text, while a waiter may still want it.
   std::shared_ptr<const std::string> last_ ABSL_GUARDED_BY(mu_);
-  std::thread thread_;  // last: starts once the members above exist
+  procfs::JobThread thread_;  // last: its jobs use the members above
 };
 
 }  // namespace tcpq

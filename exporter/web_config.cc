@@ -503,57 +503,16 @@ bool VerifyBcrypt(absl::string_view password, const std::string& hash) {
   return match;
 }
 
-IdleBcrypt::IdleBcrypt() : thread_([this] { Run(); }) {}
-
-IdleBcrypt::~IdleBcrypt() {
-  {
-    absl::MutexLock lock(&mu_);
-    stop_ = true;
-  }
-  thread_.join();
-}
-
-bool IdleBcrypt::Verify(absl::string_view password, const std::string& hash) {
-  absl::MutexLock lock(&mu_);
-  password_.assign(password.data(), password.size());
-  hash_ = hash;
-  done_ = false;
-  pending_ = true;
-  mu_.Await(absl::Condition(&done_));
-  OPENSSL_cleanse(password_.data(), password_.size());
-  return result_;
-}
-
-void IdleBcrypt::Run() {
-  const sched_param param{};
-  if (::sched_setscheduler(0, SCHED_IDLE, &param) != 0) {
-    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
-  }
-  while (true) {
-    std::string password, hash;
-    {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](IdleBcrypt* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
-            return self->pending_ || self->stop_;
-          },
-          this));
-      if (stop_) return;
-      password = password_;
-      hash = hash_;
-      pending_ = false;
-    }
-    const bool ok = VerifyBcrypt(password, hash);
-    OPENSSL_cleanse(password.data(), password.size());
-    absl::MutexLock lock(&mu_);
-    result_ = ok;
-    done_ = true;
-  }
-}
-
 BasicAuthenticator::BasicAuthenticator(std::map<std::string, std::string> users,
                                        size_t cache_capacity)
-    : users_(std::move(users)), cache_capacity_(cache_capacity) {}
+    : users_(std::move(users)), cache_capacity_(cache_capacity) {
+  bcrypt_thread_.Run([] {
+    const sched_param param{};
+    if (::sched_setscheduler(0, SCHED_IDLE, &param) != 0) {
+      ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+    }
+  });
+}
 
 BasicAuthenticator::Result BasicAuthenticator::Check(const char* authorization,
                                                      absl::string_view client) {
@@ -599,7 +558,9 @@ BasicAuthenticator::Result BasicAuthenticator::CheckUserPassword(
   }
   if (failed_recently) return Refuse(Result::kDenied, user, client);
   if (!bcrypt_.TryLock()) return Refuse(Result::kBusy, user, client);
-  const bool ok = idle_bcrypt_.Verify(password, hash) && known;
+  bool matches = false;
+  bcrypt_thread_.Run([&] { matches = VerifyBcrypt(password, hash); });
+  const bool ok = matches && known;
   bcrypt_.Unlock();
   {
     absl::MutexLock lock(&mu_);

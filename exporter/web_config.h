@@ -8,7 +8,6 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_set>
 
 #include "absl/base/thread_annotations.h"
@@ -18,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "procfs/job_thread.h"
 
 struct ssl_ctx_st;  // OpenSSL's SSL_CTX
 
@@ -87,38 +87,12 @@ bool VerifyBcrypt(absl::string_view password, const std::string& hash);
 //   password, in a bounded cache as the toolkit does;
 // - failed ones too, for kFailureMemory: the same wrong password again
 //   costs no bcrypt;
-// - one bcrypt runs at a time (one core at most), at the lowest priority
-//   (IdleBcrypt); a check that would need another while one runs gets
-//   kBusy at once (HTTP 429), without a bcrypt;
+// - one bcrypt runs at a time (one core at most), on a thread of its own at
+//   SCHED_IDLE (nice 19 where that is refused), so a flood of guesses gets
+//   only the CPU the scrapes leave; a check that would need another while
+//   one runs gets kBusy at once (HTTP 429), without a bcrypt;
 // - failures are logged as one summary line per kLogInterval at most.
 // Thread-safe.
-// Runs bcrypt checks, one at a time, on a thread of its own at SCHED_IDLE
-// (nice 19 where that is refused): a flood of guesses gets only the CPU the
-// scrapes leave. A thread that lowered its priority may not raise it again
-// without CAP_SYS_NICE, hence a thread that stays low.
-class IdleBcrypt {
- public:
-  IdleBcrypt();
-  ~IdleBcrypt();
-  IdleBcrypt(const IdleBcrypt&) = delete;
-  IdleBcrypt& operator=(const IdleBcrypt&) = delete;
-
-  // VerifyBcrypt on that thread; blocks until it is done.
-  bool Verify(absl::string_view password, const std::string& hash);
-
- private:
-  void Run();
-
-  absl::Mutex mu_;
-  std::string password_ ABSL_GUARDED_BY(mu_);
-  std::string hash_ ABSL_GUARDED_BY(mu_);
-  bool pending_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  bool result_ ABSL_GUARDED_BY(mu_) = false;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;  // last: starts once the members above exist
-};
-
 class BasicAuthenticator {
  public:
   static constexpr size_t kCacheCapacity = 1024;
@@ -153,7 +127,9 @@ class BasicAuthenticator {
   const std::map<std::string, std::string> users_;
   const size_t cache_capacity_;
   absl::Mutex bcrypt_;  // held while a bcrypt runs
-  IdleBcrypt idle_bcrypt_;
+  // Where bcrypt runs. A thread that lowered its priority may not raise it
+  // again without CAP_SYS_NICE, hence a thread that stays low.
+  procfs::JobThread bcrypt_thread_;
   absl::Mutex mu_;
   std::unordered_set<std::string> verified_ ABSL_GUARDED_BY(mu_);
   // Failed keys and when they are forgotten.

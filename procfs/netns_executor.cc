@@ -24,34 +24,11 @@ uint64_t InodeOf(const UniqueFd& fd) {
 NetnsExecutor::NetnsExecutor()
     : home_(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)),
       home_inode_(InodeOf(home_)),
-      current_(home_inode_),
-      thread_([this] { Loop(); }) {}
-
-NetnsExecutor::~NetnsExecutor() {
-  {
-    absl::MutexLock lock(&mutex_);
-    mutex_.Await(absl::Condition(&job_done_));
-    stopping_ = true;
-  }
-  thread_.join();
-}
-
-void NetnsExecutor::Start(absl::AnyInvocable<void() &&> job) {
-  absl::MutexLock lock(&mutex_);
-  mutex_.Await(absl::Condition(&job_done_));
-  job_ = std::move(job);
-  job_done_ = false;
-  has_job_ = true;
-}
-
-void NetnsExecutor::Wait() {
-  absl::MutexLock lock(&mutex_);
-  mutex_.Await(absl::Condition(&job_done_));
-}
+      current_(home_inode_) {}
 
 absl::Status NetnsExecutor::Enter(const Netns& ns) {
   // Elsewhere, setns would move the caller (an HTTP thread) instead.
-  assert(std::this_thread::get_id() == thread_.get_id());
+  assert(jobs_.IsCurrent());
   // Entering the namespace the thread is in is skipped: setns needs
   // CAP_SYS_ADMIN even then, and without it the exporter still reads its own
   // namespace.
@@ -74,26 +51,6 @@ void NetnsExecutor::ReturnHome() {
   if (current_ != home_inode_ && home_.valid() &&
       ::setns(home_.get(), CLONE_NEWNET) == 0) {
     current_ = home_inode_;
-  }
-}
-
-void NetnsExecutor::Loop() {
-  while (true) {
-    absl::AnyInvocable<void() &&> job;
-    {
-      absl::MutexLock lock(&mutex_);
-      mutex_.Await(absl::Condition(
-          +[](NetnsExecutor* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mutex_) {
-            return self->has_job_ || self->stopping_;
-          },
-          this));
-      if (stopping_) return;
-      has_job_ = false;
-      job = std::move(job_);
-    }
-    std::move(job)();
-    absl::MutexLock lock(&mutex_);
-    job_done_ = true;
   }
 }
 

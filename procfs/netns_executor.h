@@ -2,11 +2,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <thread>
+#include <utility>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "procfs/job_thread.h"
 #include "procfs/netns.h"
 #include "procfs/unique_fd.h"
 
@@ -24,14 +24,13 @@ namespace tcpq::procfs {
 class NetnsExecutor {
  public:
   NetnsExecutor();
-  ~NetnsExecutor();
   NetnsExecutor(const NetnsExecutor&) = delete;
   NetnsExecutor& operator=(const NetnsExecutor&) = delete;
 
   // Runs `job` on the thread and returns at once; Wait() blocks until it is
-  // done. One job at a time: Start again only after Wait.
-  void Start(absl::AnyInvocable<void() &&> job);
-  void Wait();
+  // done. One job at a time (JobThread).
+  void Start(absl::AnyInvocable<void() &&> job) { jobs_.Start(std::move(job)); }
+  void Wait() { jobs_.Wait(); }
 
   // From a job (on the thread): moves the thread into `ns`. Paths under
   // /proc/thread-self/net and /proc/sys/net then describe `ns`, and sockets
@@ -43,19 +42,12 @@ class NetnsExecutor {
   void ReturnHome();
 
  private:
-  void Loop();
-
-  absl::Mutex mutex_;
-  absl::AnyInvocable<void() &&> job_ ABSL_GUARDED_BY(mutex_);
-  bool has_job_ ABSL_GUARDED_BY(mutex_) = false;
-  bool job_done_ ABSL_GUARDED_BY(mutex_) = true;
-  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   // The exporter's own namespace, opened before the thread starts, and its
   // inode; `current_` is where the thread is (touched by the thread only).
   const UniqueFd home_;
   const uint64_t home_inode_;
   uint64_t current_;
-  std::thread thread_;
+  JobThread jobs_;  // last: its thread starts once home_ is open
 };
 
 }  // namespace tcpq::procfs
