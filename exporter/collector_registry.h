@@ -138,7 +138,7 @@ class Scraper {
   bool discovery_ok_ ABSL_GUARDED_BY(mutex_) = true;
   uint64_t scrapes_ ABSL_GUARDED_BY(mutex_) = 0;  // collections run
   bool discovery_denied_ ABSL_GUARDED_BY(mutex_) = false;
-  procfs::CgroupCache cgroups_ ABSL_GUARDED_BY(mutex_);
+  procfs::DiscoveryCache discovered_ ABSL_GUARDED_BY(mutex_);
   procfs::KubeletLogs kubelet_ ABSL_GUARDED_BY(mutex_);
   bool kubelet_ok_ ABSL_GUARDED_BY(mutex_) = true;
   absl::flat_hash_map<uint64_t, std::unique_ptr<KeptNamespace>> kept_

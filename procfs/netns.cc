@@ -59,13 +59,15 @@ bool Denied() { return errno == EACCES || errno == EPERM; }
 
 class Collection {
  public:
-  // Adds the namespace at `path` unless its inode is known. Returns the one
-  // it added, or nullptr when it was known already or vanished.
-  Netns* AddNew(const std::string& path) {
-    uint64_t inode;
-    if (!StatInode(path, inode) || index_.contains(inode)) return nullptr;
+  explicit Collection(DiscoveryCache* cache) : cache_(cache) {}
+
+  // Adds the namespace at `path`, whose stat() said `inode`, unless that
+  // inode is known. Returns the one it added, or nullptr when it was known
+  // already or vanished.
+  Netns* AddNew(const std::string& path, uint64_t inode) {
+    if (index_.contains(inode)) return nullptr;
     Netns ns;
-    if (!OpenNetns(path, ns.fd, ns.identity.inode)) {
+    if (!Handle(path, inode, ns.fd, ns.identity.inode)) {
       denied_ += Denied();
       return nullptr;
     }
@@ -84,6 +86,30 @@ class Collection {
   std::vector<Netns> Take() { return std::move(result_); }
 
  private:
+  // A handle on the namespace at `path`: a copy of the cached one when its
+  // stat() said a cached inode, else a new one, which is cached.
+  bool Handle(const std::string& path, uint64_t inode, UniqueFd& fd,
+              uint64_t& opened_inode) {
+    if (cache_ != nullptr) {
+      if (auto it = cache_->handles.find(inode); it != cache_->handles.end()) {
+        fd = Copy(it->second);
+        opened_inode = inode;
+        if (fd.valid()) return true;
+      }
+    }
+    if (!OpenNetns(path, fd, opened_inode)) return false;
+    if (cache_ != nullptr) {
+      if (UniqueFd copy = Copy(fd); copy.valid()) {
+        cache_->handles[opened_inode] = std::move(copy);
+      }
+    }
+    return true;
+  }
+  static UniqueFd Copy(const UniqueFd& fd) {
+    return UniqueFd(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
+  }
+
+  DiscoveryCache* const cache_;
   absl::flat_hash_map<uint64_t, size_t> index_;
   std::vector<Netns> result_;
   int denied_ = 0;
@@ -92,10 +118,11 @@ class Collection {
 }  // namespace
 
 absl::StatusOr<Discovered> DiscoverNamespaces(const DiscoveryOptions& options,
-                                              CgroupCache* cgroups) {
-  Collection found;
+                                              DiscoveryCache* cache) {
+  Collection found(cache);
   // The exporter's own namespace, always first and always present.
-  if (found.AddNew("/proc/self/ns/net") == nullptr) {
+  if (uint64_t inode; !StatInode("/proc/self/ns/net", inode) ||
+                      found.AddNew("/proc/self/ns/net", inode) == nullptr) {
     return absl::UnavailableError(
         absl::StrCat("cannot open /proc/self/ns/net: ", std::strerror(errno)));
   }
@@ -118,22 +145,23 @@ absl::StatusOr<Discovered> DiscoverNamespaces(const DiscoveryOptions& options,
         known->pids.push_back(pid);
         continue;
       }
-      Netns* ns = found.AddNew(base + "/ns/net");
+      Netns* ns = found.AddNew(base + "/ns/net", inode);
       if (ns == nullptr) continue;
       ns->pids.push_back(pid);
       // /proc lists PIDs in ascending order, so this is the namespace's
       // lowest PID: in a pod, the sandbox (pause) process.
       CgroupIdentity pod;
-      const auto cached =
-          cgroups != nullptr ? cgroups->find(inode) : CgroupCache::iterator();
-      if (cgroups != nullptr && cached != cgroups->end() &&
+      const auto cached = cache != nullptr
+                              ? cache->cgroups.find(inode)
+                              : decltype(cache->cgroups)::iterator();
+      if (cache != nullptr && cached != cache->cgroups.end() &&
           cached->second.first == pid) {
         pod = cached->second.second;
       } else if (absl::StatusOr<std::string> cgroup =
                      ReadFile(base + "/cgroup");
                  cgroup.ok()) {
         pod = ParseCgroup(*cgroup);
-        if (cgroups != nullptr) (*cgroups)[inode] = {pid, pod};
+        if (cache != nullptr) cache->cgroups[inode] = {pid, pod};
       }
       ns->identity.pod_uid = std::move(pod.pod_uid);
       ns->identity.container_id = std::move(pod.container_id);
@@ -147,7 +175,7 @@ absl::StatusOr<Discovered> DiscoverNamespaces(const DiscoveryOptions& options,
           absl::StrCat(options.run_netns, "/", entry->d_name);
       uint64_t inode;
       if (!StatInode(path, inode)) continue;
-      if (options.all) found.AddNew(path);
+      if (options.all) found.AddNew(path, inode);
       Netns* ns = found.Find(inode);
       if (ns != nullptr && ns->identity.name.empty())
         ns->identity.name = entry->d_name;
@@ -155,12 +183,14 @@ absl::StatusOr<Discovered> DiscoverNamespaces(const DiscoveryOptions& options,
   }
   Discovered discovered{.namespaces = found.Take(), .denied = found.denied()};
   const std::vector<Netns>& namespaces = discovered.namespaces;
-  if (cgroups != nullptr) {
+  if (cache != nullptr) {
     absl::flat_hash_set<uint64_t> live;
     for (const Netns& ns : namespaces) live.insert(ns.identity.inode);
-    absl::erase_if(*cgroups, [&](const auto& entry) {
+    const auto gone = [&](const auto& entry) {
       return !live.contains(entry.first);
-    });
+    };
+    absl::erase_if(cache->handles, gone);
+    absl::erase_if(cache->cgroups, gone);
   }
   return discovered;
 }

@@ -47,11 +47,21 @@ struct DiscoveryOptions {
 // we look is skipped silently: that is normal churn, not an error. Fails only
 // when the exporter's own namespace cannot be opened.
 //
-// `cgroups`, if given, keeps what the cgroup of each namespace's lowest PID
-// said from one call to the next, so that it is read again only when that
-// PID changes (a pod's sandbox lives as long as the pod).
-using CgroupCache =
-    absl::flat_hash_map<uint64_t, std::pair<int, CgroupIdentity>>;
+// `cache`, if given, keeps what the call learnt of each namespace it found
+// until the next call (see DiscoveryCache).
+//
+// What DiscoverNamespaces keeps from one call to the next, by netns inode,
+// for the namespaces the last call found:
+// - an open handle: a namespace seen before then costs the one stat() of
+//   /proc/<pid>/ns/net that every process costs, not an open() and two
+//   more checks. Held open, a namespace cannot go away, so its inode cannot
+//   name another namespace meanwhile;
+// - what the cgroup of its lowest PID said, read again only when that PID
+//   changes (a pod's sandbox lives as long as the pod).
+struct DiscoveryCache {
+  absl::flat_hash_map<uint64_t, UniqueFd> handles;
+  absl::flat_hash_map<uint64_t, std::pair<int, CgroupIdentity>> cgroups;
+};
 struct Discovered {
   std::vector<Netns> namespaces;
   // Processes whose namespace the kernel would not let us see (EACCES,
@@ -60,6 +70,6 @@ struct Discovered {
   int denied = 0;
 };
 absl::StatusOr<Discovered> DiscoverNamespaces(const DiscoveryOptions& options,
-                                              CgroupCache* cgroups = nullptr);
+                                              DiscoveryCache* cache = nullptr);
 
 }  // namespace tcpq::procfs

@@ -117,15 +117,18 @@ class ListenerTest(unittest.TestCase):
     def test_a_new_namespace_reusing_an_inode_shows_its_own_sysctls(self):
         """The sysctl files kept open for a deleted namespace must not be
         read for a new one with the same inode number (nor fail the
-        collector). Only the sysctl collector runs: the /proc/net files the
-        others keep open would hold the old namespace until the next
-        scrape, and no reuse could happen."""
+        collector). Only the sysctl collector runs, whose files do not hold a
+        namespace. Discovery holds every namespace it found until the first
+        scrape that no longer finds it, so that scrape comes before the
+        reuse."""
         others = [f"--no-collector.{c}" for c in ("bpf", "netstat", "snmp", "sockdiag")]
         with Exporter(*others) as exporter:
             with Netns("reuse-old") as old:
                 old.run("sysctl", "-qw", "net.core.somaxconn=77")
                 self.assertEqual(one(exporter.scrape(), "tcpq_sysctl_net_core_somaxconn",
                                      netns=old.inode), 77)
+            self.assertEqual(select(exporter.scrape(), "tcpq_sysctl_net_core_somaxconn",
+                                    netns=old.inode), [])
 
             def check(new):
                 new.run("sysctl", "-qw", "net.core.somaxconn=55")
