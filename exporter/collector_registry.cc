@@ -163,7 +163,7 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
               {}, static_cast<double>(++scrapes_));
 
   absl::StatusOr<procfs::Discovered> found =
-      procfs::DiscoverNamespaces(discovery_, &cgroups_);
+      procfs::DiscoverNamespaces(discovery_, &discovered_);
   if (found.ok() != discovery_ok_) {
     discovery_ok_ = found.ok();
     if (found.ok()) {
@@ -215,10 +215,9 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
   // then its node-wide step.
   for (size_t c = 0; c < entries_.size(); ++c) {
     Entry& entry = entries_[c];
-    MetricSet collected;
     double seconds = 0;
     for (Share& share : shares) {
-      collected.Merge(std::move(share.metrics[c]));
+      out.Merge(std::move(share.metrics[c]));
       seconds += share.seconds[c];
     }
     absl::Status status;
@@ -231,10 +230,9 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
       }
     }
     const absl::Time start = absl::Now();
-    const absl::Status node = entry.collector->CollectNode(context, collected);
+    const absl::Status node = entry.collector->CollectNode(context, out);
     seconds += absl::ToDoubleSeconds(absl::Now() - start);
     if (!node.ok() && status.ok()) status = node;
-    out.Merge(std::move(collected));
 
     if (status.ok() != entry.last_ok) {
       entry.last_ok = status.ok();

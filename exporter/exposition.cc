@@ -156,33 +156,32 @@ absl::string_view TypeName(MetricType type) {
 // An estimate of the text's size (a little above it), so it is written into one
 // buffer instead of being copied at every doubling (on a VM, the fresh pages of
 // each copy fault in one by one).
-size_t EstimateSize(const std::vector<MetricFamily>& families) {
+size_t EstimateSize(const MetricFamily& family) {
   constexpr size_t kNumberAndPunctuation = 48;
-  size_t size = 0;
-  for (const MetricFamily& family : families) {
-    size += 2 * family.name.size() + family.help.size() + 32;
-    for (const ClientMetric& metric : family.metric) {
-      size_t line = family.name.size() + kNumberAndPunctuation;
-      for (const ClientMetric::Label& label : metric.label) {
-        line += label.name.size() + label.value.size() + 4;
-      }
-      const size_t lines = family.type == MetricType::Histogram
-                               ? metric.histogram.bucket.size() + 3
-                               : (family.type == MetricType::Summary
-                                      ? metric.summary.quantile.size() + 2
-                                      : 1);
-      size += line * lines;
+  size_t size = 2 * family.name.size() + family.help.size() + 32;
+  for (const ClientMetric& metric : family.metric) {
+    size_t line = family.name.size() + kNumberAndPunctuation;
+    for (const ClientMetric::Label& label : metric.label) {
+      line += label.name.size() + label.value.size() + 4;
     }
+    const size_t lines = family.type == MetricType::Histogram
+                             ? metric.histogram.bucket.size() + 3
+                             : (family.type == MetricType::Summary
+                                    ? metric.summary.quantile.size() + 2
+                                    : 1);
+    size += line * lines;
   }
   return size;
 }
 
-}  // namespace
+size_t EstimateSize(std::span<const MetricFamily> families) {
+  size_t size = 0;
+  for (const MetricFamily& family : families) size += EstimateSize(family);
+  return size;
+}
 
-std::string SerializeText(
-    const std::vector<prometheus::MetricFamily>& families) {
-  std::string out;
-  out.reserve(EstimateSize(families));
+// Appends the exposition of `families` to `out`.
+void AppendText(std::string& out, std::span<const MetricFamily> families) {
   for (const MetricFamily& family : families) {
     if (!family.help.empty()) {
       absl::StrAppend(&out, "# HELP ", family.name, " ", family.help, "\n");
@@ -209,7 +208,40 @@ std::string SerializeText(
       }
     }
   }
+}
+
+}  // namespace
+
+std::string SerializeText(std::span<const MetricFamily> families) {
+  std::string out;
+  out.reserve(EstimateSize(families));
+  AppendText(out, families);
   return out;
+}
+
+std::string TwoThreadSerializer::Serialize(
+    const std::vector<MetricFamily>& families) {
+  std::vector<size_t> sizes;
+  sizes.reserve(families.size());
+  size_t total = 0;
+  for (const MetricFamily& family : families) {
+    sizes.push_back(EstimateSize(family));
+    total += sizes.back();
+  }
+  size_t cut = 0;
+  for (size_t before = 0; cut < families.size() && 2 * before < total; ++cut) {
+    before += sizes[cut];
+  }
+  const std::span<const MetricFamily> all(families);
+  std::string second;
+  helper_.Start(
+      [&second, rest = all.subspan(cut)] { second = SerializeText(rest); });
+  std::string text;
+  text.reserve(total);
+  AppendText(text, all.first(cut));
+  helper_.Wait();
+  text += second;
+  return text;
 }
 
 }  // namespace tcpq

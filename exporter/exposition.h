@@ -7,9 +7,11 @@
 // (build/bench/exposition_bench).
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "procfs/job_thread.h"
 #include "prometheus/metric_family.h"
 
 namespace tcpq {
@@ -18,7 +20,19 @@ namespace tcpq {
 // prometheus-cpp writes them (16 significant digits, "Nan", "+Inf", "-Inf");
 // a label value's backslash, double quote and newline are escaped as the
 // format requires (\\, \", \n).
-std::string SerializeText(
-    const std::vector<prometheus::MetricFamily>& families);
+std::string SerializeText(std::span<const prometheus::MetricFamily> families);
+
+// SerializeText on two threads: the families are cut where about half of the
+// text is written before the cut, and this object's thread writes the second
+// half while the caller writes the first. At 100 namespaces (~16k series)
+// the text is written in about half the time; the bytes are the same.
+// One call at a time.
+class TwoThreadSerializer {
+ public:
+  std::string Serialize(const std::vector<prometheus::MetricFamily>& families);
+
+ private:
+  procfs::JobThread helper_;
+};
 
 }  // namespace tcpq

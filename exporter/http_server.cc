@@ -291,8 +291,9 @@ int HttpServer::InitSsl(void* ssl_ctx, void* self) {
 }
 
 HttpServer::HttpServer(HttpOptions options, ScrapeFn scrape)
-    : options_(std::move(options)), scrapes_([scrape = std::move(scrape)] {
-        return SerializeText(scrape());
+    : options_(std::move(options)),
+      scrapes_([this, scrape = std::move(scrape)] {
+        return serializer_.Serialize(scrape());
       }) {}
 
 int HttpServer::Handle(mg_connection* conn) {

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "exporter/config.h"
 #include "exporter/connections.h"
+#include "exporter/exposition.h"
 #include "exporter/scrape_coalescer.h"
 #include "exporter/web_config.h"
 #include "prometheus/metric_family.h"
@@ -35,8 +36,8 @@ struct HttpOptions {
 // options.web.basic_auth_users is not empty.
 // prometheus-cpp's Exposer serves only metric paths, so the landing page and
 // health endpoints need a server of our own; the exposition text comes from
-// SerializeText (exporter/exposition.h), byte for byte what prometheus-cpp's
-// TextSerializer writes, several times faster.
+// SerializeText (exporter/exposition.h, on two threads), byte for byte what
+// prometheus-cpp's TextSerializer writes, several times faster.
 class HttpServer {
  public:
   using ScrapeFn = std::function<std::vector<prometheus::MetricFamily>()>;
@@ -65,6 +66,7 @@ class HttpServer {
   int Telemetry(struct mg_connection* conn);
 
   const HttpOptions options_;
+  TwoThreadSerializer serializer_;  // used by scrapes_' thread only
   ScrapeCoalescer scrapes_;
   std::atomic<int> telemetry_in_flight_{0};
   std::atomic<bool> ready_{false};

@@ -41,7 +41,8 @@ TEST(SerializeTextTest, GaugeCounterAndHistogramExactly) {
                         {.cumulative_count = 5, .upper_bound = 0.001}};
   histogram.metric.push_back(h);
 
-  const std::string text = SerializeText({gauge, counter, histogram});
+  const std::string text =
+      SerializeText(std::vector<MetricFamily>{gauge, counter, histogram});
   EXPECT_EQ(text,
             "# HELP tcpq_listener_accept_queue_length Queued.\n"
             "# TYPE tcpq_listener_accept_queue_length gauge\n"
@@ -64,7 +65,7 @@ TEST(SerializeTextTest, EscapesLabelValues) {
   m.label = {{"name", "a\\b\"c\nd"}};
   m.gauge.value = 1;
   family.metric.push_back(m);
-  EXPECT_EQ(SerializeText({family}),
+  EXPECT_EQ(SerializeText(std::vector<MetricFamily>{family}),
             "# TYPE tcpq_netns_info gauge\n"
             "tcpq_netns_info{name=\"a\\\\b\\\"c\\nd\"} 1\n");
 }
@@ -108,7 +109,9 @@ double RandomValue(std::mt19937_64& random) {
 // prometheus-cpp's TextSerializer is the reference for every byte, except
 // for a newline in a label value (it writes a backslash and the newline
 // itself; EscapesLabelValues covers that), which this avoids.
+// TwoThreadSerializer too: wherever it cuts, the same bytes.
 TEST(SerializeTextTest, SameBytesAsPrometheusCppOnRandomFamilies) {
+  TwoThreadSerializer two_threads;
   std::mt19937_64 random(20261123);
   const std::string label_chars = "ab:_.\\\"/ 9";
   const MetricType types[] = {MetricType::Counter, MetricType::Gauge,
@@ -116,7 +119,7 @@ TEST(SerializeTextTest, SameBytesAsPrometheusCppOnRandomFamilies) {
                               MetricType::Histogram};
   for (int round = 0; round < 200; ++round) {
     std::vector<MetricFamily> families;
-    for (int f = 0; f < 5; ++f) {
+    for (int f = 0; f < static_cast<int>(random() % 6); ++f) {
       MetricFamily family;
       // absl::StrCat, not "literal" + std::to_string(): gcc 12 at -O3 warns
       // -Wrestrict on the inlined string concatenation (a false positive).
@@ -156,9 +159,10 @@ TEST(SerializeTextTest, SameBytesAsPrometheusCppOnRandomFamilies) {
       }
       families.push_back(family);
     }
-    ASSERT_EQ(SerializeText(families),
-              prometheus::TextSerializer().Serialize(families))
-        << "round " << round;
+    const std::string expected =
+        prometheus::TextSerializer().Serialize(families);
+    ASSERT_EQ(SerializeText(families), expected) << "round " << round;
+    ASSERT_EQ(two_threads.Serialize(families), expected) << "round " << round;
   }
 }
 
