@@ -163,6 +163,16 @@ void BM_SerializeText(benchmark::State& state) {
 }
 BENCHMARK(BM_SerializeText)->Unit(benchmark::kMillisecond);
 
+// What the exporter runs: the same text written by two threads. Wall time is
+// what a scrape waits for (CPU time counts the caller's thread only).
+void BM_TwoThreadSerializer(benchmark::State& state) {
+  tcpq::TwoThreadSerializer serializer;
+  Run(state, [&serializer](const std::vector<MetricFamily>& families) {
+    return serializer.Serialize(families);
+  });
+}
+BENCHMARK(BM_TwoThreadSerializer)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 void BM_PrometheusCppTextSerializer(benchmark::State& state) {
   Run(state, [](const std::vector<MetricFamily>& families) {
     return prometheus::TextSerializer().Serialize(families);
