@@ -93,6 +93,7 @@ std::array<std::pair<bpf_program*, bpf_program*>, TCPQ_HOOKS> ProgramsOf(
       {skel->progs.seed_sockets, nullptr},
       {skel->progs.walk_sockets, nullptr},
       {skel->progs.walk_connections, nullptr},
+      {skel->progs.read_listeners, nullptr},
   }};
 }
 
@@ -203,15 +204,17 @@ LoadChoice(const Choice& choice, bool retransmit_has_err,
         link = bpf_program__attach(raw_program);
         break;
       case Attachment::kIter: {
-        // The storage walks iterate over the sk_state map: its fd is the
-        // link's parameter. iter/tcp takes none.
+        // The storage walks iterate over a socket storage map (sk_state,
+        // listen_sk): its fd is the link's parameter. iter/tcp takes none.
         union bpf_iter_link_info info = {};
         // Not DECLARE_LIBBPF_OPTS: a GNU statement expression, which
         // clang -Wpedantic rejects in C++.
         bpf_iter_attach_opts opts{};
         opts.sz = sizeof(opts);
-        if (hook == TCPQ_HOOK_WALK || hook == TCPQ_HOOK_CONNECTIONS) {
-          info.map.map_fd = bpf_map__fd(skel->maps.sk_state);
+        if (hook != TCPQ_HOOK_ITER_TCP) {
+          info.map.map_fd =
+              bpf_map__fd(hook == TCPQ_HOOK_LISTENERS ? skel->maps.listen_sk
+                                                      : skel->maps.sk_state);
           opts.link_info = &info;
           opts.link_info_len = sizeof(info);
         }
@@ -243,7 +246,7 @@ absl::StatusOr<std::unique_ptr<Programs>> Programs::Load(
         options.skip.end()) {
       wanted[hook] = Attachment::kNone;
     } else if (hook == TCPQ_HOOK_ITER_TCP || hook == TCPQ_HOOK_WALK ||
-               hook == TCPQ_HOOK_CONNECTIONS) {
+               hook == TCPQ_HOOK_CONNECTIONS || hook == TCPQ_HOOK_LISTENERS) {
       wanted[hook] = Attachment::kIter;
     } else {
       wanted[hook] =
@@ -362,6 +365,14 @@ absl::Status Programs::SeedCallingThreadNetns() {
   return RunIterator(links_[TCPQ_HOOK_ITER_TCP], "iter/tcp", buffer,
                      [](std::span<const uint8_t>) {})
       .status();
+}
+
+absl::Status Programs::ReadListeners(
+    absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
+  // A few hundred listeners fit in one read(); the kernel fills at most 8
+  // pages per read() of a BPF iterator.
+  std::vector<uint8_t> buffer(64 * 1024);
+  return WalkSockets(TCPQ_HOOK_LISTENERS, buffer, chunk).status();
 }
 
 absl::StatusOr<uint64_t> Programs::WalkSockets(

@@ -79,6 +79,13 @@ class Programs {
            attachment_[TCPQ_HOOK_ITER_TCP] == Attachment::kIter;
   }
 
+  // read_listeners is complete for a seeded namespace: the tp_btf program of
+  // inet_sock_set_state marks every socket entering LISTEN, the seeding walk
+  // the older ones.
+  bool can_read_listeners() const {
+    return can_seed() && attachment_[TCPQ_HOOK_LISTENERS] == Attachment::kIter;
+  }
+
   // The walks over the socket storage of every namespace (WalkConnections,
   // WalkAggregated).
   bool can_walk(int hook) const {
@@ -100,6 +107,13 @@ class Programs {
   // One caller at a time.
   absl::StatusOr<WalkAggregates> WalkAggregated(
       const std::vector<uint16_t>& listening_ports);
+
+  // One pass of read_listeners: every listening socket of every namespace
+  // (tcpq_listener_record), handed to `chunk` one read() at a time. Complete
+  // for a namespace once it was seeded (SeedCallingThreadNetns) before the
+  // pass. One caller at a time.
+  absl::Status ReadListeners(
+      absl::FunctionRef<void(std::span<const uint8_t>)> chunk);
 
   // Counts the full sockets of the calling thread's network namespace into
   // the socket gauge (iter/tcp only walks the namespace of the thread that
@@ -126,7 +140,7 @@ class Programs {
  private:
   Programs() = default;
 
-  // Runs the iterator of `hook` (TCPQ_HOOK_WALK or TCPQ_HOOK_CONNECTIONS)
+  // Runs the iterator of `hook` (TCPQ_HOOK_WALK, _CONNECTIONS, _LISTENERS)
   // over the whole map, handing each read() of `buffer.size()` bytes to
   // `chunk`. Returns how many read()s stopped the kernel's walk (returned
   // bytes, or EAGAIN after a million sockets).

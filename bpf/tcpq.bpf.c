@@ -80,6 +80,16 @@ struct {
   __type(value, __u64);
 } map_failures SEC(".maps");
 
+/* Every socket that entered LISTEN since the programs were attached, or was
+ * seeded in it: what read_listeners walks. The value is unused: storage
+ * goes with its socket. */
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, __u8);
+} listen_sk SEC(".maps");
+
 /* What walk_sockets aggregates (see tcpq.h); user space clears them. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -155,6 +165,12 @@ static __always_inline void *lookup_or_insert(void *map, const void *key,
   return bpf_map_lookup_elem(map, key);
 }
 
+/* Gives a listening socket its listen_sk storage (read_listeners walks it). */
+static __always_inline void mark_listener(struct sock *sk) {
+  if (!bpf_sk_storage_get(&listen_sk, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE))
+    count_failure(TCPQ_MAP_LISTEN_SK);
+}
+
 static __always_inline struct tcpq_netns_stats *netns_stats_get(__u32 netns) {
   return lookup_or_insert(&netns_stats, &netns, &zero_stats,
                           TCPQ_MAP_NETNS_STATS);
@@ -223,6 +239,7 @@ static __always_inline void handle_set_state(const struct sock *sk,
    * transitions come in, and a transition this program missed is repaired
    * by the next one. Without storage (raw_tp) there is no gauge. */
   if (btf) {
+    if (newstate == TCPQ_TCP_LISTEN) mark_listener((struct sock *)sk);
     struct tcpq_sk_state *st = bpf_sk_storage_get(
         &sk_state, (struct sock *)sk, NULL,
         newstate != TCPQ_TCP_CLOSE ? BPF_SK_STORAGE_GET_F_CREATE : 0);
@@ -386,6 +403,7 @@ int seed_sockets(struct bpf_iter__tcp *ctx) {
   if (!tp) return 0;
   __u32 state = skc->skc_state;
   if (state == 0 || state == TCPQ_TCP_CLOSE || state >= TCPQ_STATES) return 0;
+  if (state == TCPQ_TCP_LISTEN) mark_listener((struct sock *)tp);
   struct tcpq_sk_state *st =
       bpf_sk_storage_get(&sk_state, tp, NULL, BPF_SK_STORAGE_GET_F_CREATE);
   if (!st) {
@@ -654,6 +672,45 @@ int walk_connections(struct bpf_iter__bpf_sk_storage_map *ctx) {
     rec.last_data_recv_ms =
         jiffies_to_ms(now - tp->inet_conn.icsk_ack.lrcvtime);
   }
+  bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
+  return 0;
+}
+
+/* sk_drops_read(): newer kernels may count a socket's drops per NUMA node. */
+static __always_inline __u32 listener_drops(const struct sock *sk) {
+  if (bpf_core_field_exists(sk->sk_drop_counters)) {
+    const struct numa_drop_counters *counters = sk->sk_drop_counters;
+    if (counters) return counters->drops0.counter + counters->drops1.counter;
+  }
+  return sk->sk_drops.counter;
+}
+
+/* Every listening socket of every namespace, as a LISTEN-only sock_diag dump
+ * of its namespace reports it (tcpq_listener_record): one pass over
+ * listen_sk, where sock_diag scans the host-wide listening hash once per
+ * namespace. User space trusts it only for namespaces seeded before the
+ * pass, whose older listeners the seeding walk marked. */
+SEC("iter/bpf_sk_storage_map")
+int read_listeners(struct bpf_iter__bpf_sk_storage_map *ctx) {
+  struct sock *sk = ctx->sk;
+  if (!sk || !ctx->value) return 0;
+  const struct sock_common *skc = &sk->__sk_common;
+  if (skc->skc_state != TCPQ_TCP_LISTEN) return 0;
+  __u16 family = skc->skc_family;
+  if (family != AF_INET_NUM && family != AF_INET6_NUM) return 0;
+  struct tcpq_listener_record rec = {};
+  __u8 unused[16];
+  read_addresses(sk, family, rec.local_addr, unused);
+  rec.netns = skc->skc_net.net->ns.inum;
+  rec.local_port = skc->skc_num;
+  rec.family = family;
+  rec.ack_backlog = sk->sk_ack_backlog;
+  rec.max_ack_backlog = sk->sk_max_ack_backlog;
+  rec.drops = listener_drops(sk);
+  struct socket *socket = sk->sk_socket;
+  /* SOCK_INODE(): the inode the socket is allocated with. */
+  if (socket)
+    rec.inode = BPF_CORE_READ((struct socket_alloc *)socket, vfs_inode.i_ino);
   bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
   return 0;
 }

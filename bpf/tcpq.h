@@ -29,7 +29,8 @@
  * tcpq_bpf_program_attached: X(ID, program label). The label is the
  * tracepoint's name; iter_tcp is the walk that seeds the socket gauge;
  * iter_sk_storage_walk and iter_sk_storage_connections walk the socket
- * storage of every namespace (the sockets collector, GET /connections). */
+ * storage of every namespace (the sockets collector, GET /connections);
+ * iter_sk_storage_listeners reads every namespace's listening sockets. */
 #define TCPQ_HOOK_LIST(X)                       \
   X(SET_STATE, "inet_sock_set_state")           \
   X(RETRANSMIT_SKB, "tcp_retransmit_skb")       \
@@ -38,7 +39,8 @@
   X(RECEIVE_RESET, "tcp_receive_reset")         \
   X(ITER_TCP, "iter_tcp")                       \
   X(WALK, "iter_sk_storage_walk")               \
-  X(CONNECTIONS, "iter_sk_storage_connections")
+  X(CONNECTIONS, "iter_sk_storage_connections") \
+  X(LISTENERS, "iter_sk_storage_listeners")
 
 enum tcpq_hook {
 #define TCPQ_HOOK_ENUM(id, label) TCPQ_HOOK_##id,
@@ -155,6 +157,22 @@ struct tcpq_walk_socket {
   __u8 family; /* AF_INET, AF_INET6 */
   __u8 state;  /* the socket's TCP state now */
   __u8 flags;  /* TCPQ_WALK_* */
+  __u8 pad[5];
+};
+/* One listening socket as read_listeners reports it, with what a LISTEN-only
+ * sock_diag dump says of it (tcp_diag_get_info, sk_get_meminfo): written
+ * back to back, every namespace in one pass over listen_sk, the storage
+ * every socket gets when it enters LISTEN (or is seeded in it). Address in
+ * network byte order (AF_INET in the first 4 bytes), port in host order. */
+struct tcpq_listener_record {
+  __u8 local_addr[16];
+  __u64 inode; /* sock_i_ino: the socket's inode, 0: no socket */
+  __u32 netns;
+  __u32 ack_backlog;     /* sk_ack_backlog: the accept queue (Recv-Q) */
+  __u32 max_ack_backlog; /* sk_max_ack_backlog: its limit (Send-Q) */
+  __u32 drops;           /* sk_drops_read(): SK_MEMINFO_DROPS */
+  __u16 local_port;
+  __u8 family; /* AF_INET, AF_INET6 */
   __u8 pad[5];
 };
 /* The walk of the sockets collector (walk_sockets) writes nothing: it
@@ -331,7 +349,8 @@ struct tcpq_hist_key {
   X(WALK_LISTENERS, "walk_listeners") \
   X(WALK_OLDEST, "walk_oldest")       \
   X(WALK_QUEUED, "walk_queued")       \
-  X(WALK_PEERS, "walk_peers")
+  X(WALK_PEERS, "walk_peers")         \
+  X(LISTEN_SK, "listen_sk")
 
 enum tcpq_map {
 #define TCPQ_MAP_ENUM(id, name) TCPQ_MAP_##id,

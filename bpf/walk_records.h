@@ -43,6 +43,9 @@ inline bool IsValid(const tcpq_walk_socket& s) {
          s.state < TCPQ_STATES && s.state != TCPQ_TCP_CLOSE;
 }
 inline bool IsValid(const tcpq_connection& c) { return IsValid(c.socket); }
+inline bool IsValid(const tcpq_listener_record& l) {
+  return l.family == AF_INET || l.family == AF_INET6;
+}
 inline bool IsValid(uint64_t /*since_ns*/) { return true; }
 
 // Cuts the output of one walk, read() by read(), into whole records of type

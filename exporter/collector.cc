@@ -31,6 +31,12 @@ absl::StatusOr<std::vector<procfs::InetDiagSocket>> NamespaceVisit::DumpTcp(
 
 const absl::StatusOr<procfs::Listeners>& NamespaceVisit::Listeners() {
   if (listeners_.has_value()) return *listeners_;
+  if (const ListenerSnapshot* all = node_.listeners;
+      all != nullptr && all->covered.contains(inode())) {
+    const auto it = all->listeners.find(inode());
+    return listeners_.emplace(it == all->listeners.end() ? procfs::Listeners{}
+                                                         : it->second);
+  }
   absl::StatusOr<std::vector<procfs::InetDiagSocket>> sockets =
       DumpTcp(AF_UNSPEC, procfs::StateBit(procfs::kTcpListen),
               /*with_meminfo=*/true);

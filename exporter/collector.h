@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "exporter/metrics.h"
@@ -33,10 +35,19 @@ struct KeptNamespace {
   std::optional<procfs::SockDiag> sock_diag;
 };
 
+// The listeners of many namespaces, read at once before a scrape visits
+// them (Collector::ReadAllListeners): complete for the namespaces `covered`,
+// which have no listener where `listeners` has no entry.
+struct ListenerSnapshot {
+  absl::flat_hash_set<uint64_t> covered;
+  absl::flat_hash_map<uint64_t, procfs::Listeners> listeners;
+};
+
 // What a scrape knows of the node, the same for every namespace.
 struct NodeContext {
-  const std::string& procfs;           // --path.procfs
-  const procfs::KubeletLogs& kubelet;  // pod and container names
+  const std::string& procfs;                    // --path.procfs
+  const procfs::KubeletLogs& kubelet;           // pod and container names
+  const ListenerSnapshot* listeners = nullptr;  // null: none read at once
 };
 
 // One network namespace as one scrape visits it: every collector reads it in
@@ -60,9 +71,11 @@ class NamespaceVisit {
   // a failed dump, whose leftovers it may still hold).
   absl::StatusOr<std::vector<procfs::InetDiagSocket>> DumpTcp(
       int family, uint32_t states, bool with_meminfo);
-  // Every LISTEN socket, IPv4 and IPv6, grouped by address and port: one
-  // LISTEN-only dump per visit (it skips the established hash, so it costs
-  // O(listeners)), shared by every collector that reads listeners.
+  // Every LISTEN socket, IPv4 and IPv6, grouped by address and port, shared
+  // by every collector that reads listeners: from the scrape's
+  // ListenerSnapshot when it covers this namespace, else one LISTEN-only
+  // dump per visit (which skips the established hash but scans the host-wide
+  // listening hash).
   const absl::StatusOr<procfs::Listeners>& Listeners();
 
  private:
@@ -90,6 +103,15 @@ class Collector {
   // tcpq_collector_success reports 0 for this collector.
   virtual absl::Status CollectNamespace(NamespaceVisit& visit,
                                         MetricSet& out) = 0;
+
+  // A collector that can read every namespace's listeners at once (from the
+  // BPF programs) returns them here, for the namespaces it can vouch for;
+  // std::nullopt when it cannot (the default). Called once per scrape,
+  // before any namespace is visited; the first collector that offers a
+  // snapshot serves NamespaceVisit::Listeners() of the namespaces it covers.
+  virtual absl::StatusOr<std::optional<ListenerSnapshot>> ReadAllListeners() {
+    return std::nullopt;
+  }
 
   // Called once per scrape after every namespace was visited, outside any
   // namespace: node-wide metrics and per-scrape clean-up. Its metrics follow

@@ -207,7 +207,20 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
     names->namespaces[ns.identity.inode] = ns.identity;
   }
 
-  const NodeContext node{discovery_.procfs, kubelet_};
+  const std::optional<ListenerSnapshot> listeners = ReadAllListeners();
+  int listeners_covered = 0;
+  for (const procfs::Netns& ns : namespaces) {
+    listeners_covered +=
+        listeners.has_value() && listeners->covered.contains(ns.identity.inode);
+  }
+  out.Gauge("tcpq_netns_listeners_from_bpf",
+            "Namespaces of this scrape whose listeners were read in one pass "
+            "over the BPF programs' listening sockets; the others each had "
+            "a sock_diag dump (namespaces seen for the first time, or BPF "
+            "off).",
+            {}, listeners_covered);
+  const NodeContext node{discovery_.procfs, kubelet_,
+                         listeners.has_value() ? &*listeners : nullptr};
   Statuses statuses;
   std::vector<Share> shares = VisitNamespaces(namespaces, node, statuses);
   const ScrapeContext context{namespaces, node};
@@ -286,6 +299,26 @@ void Scraper::AddListenerProcesses(
       }
     }
   }
+}
+
+std::optional<ListenerSnapshot> Scraper::ReadAllListeners() {
+  for (Entry& entry : entries_) {
+    absl::StatusOr<std::optional<ListenerSnapshot>> read =
+        entry.collector->ReadAllListeners();
+    if (read.ok() != listeners_ok_) {
+      listeners_ok_ = read.ok();
+      if (listeners_ok_) {
+        log::Info("reading every namespace's listeners at once recovered");
+      } else {
+        log::Warn(
+            "cannot read every namespace's listeners at once; each "
+            "namespace gets a sock_diag dump",
+            {{"collector", entry.name}, {"err", read.status().ToString()}});
+      }
+    }
+    if (read.ok() && read->has_value()) return *std::move(*read);
+  }
+  return std::nullopt;
 }
 
 void Scraper::RefreshKubeletNames() {

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -125,6 +126,11 @@ class Scraper {
   // output is where a listener's owner is known.
   static void AddListenerProcesses(
       const std::vector<prometheus::MetricFamily>& families, Names& names);
+  // The listeners of every namespace from the first collector that reads
+  // them at once, or std::nullopt; a failure is logged on transitions and
+  // leaves each namespace to its own dump.
+  std::optional<ListenerSnapshot> ReadAllListeners()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Re-reads the kubelet's names if they changed; logs names it cannot use
   // once each.
   void RefreshKubeletNames() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -141,6 +147,7 @@ class Scraper {
   procfs::DiscoveryCache discovered_ ABSL_GUARDED_BY(mutex_);
   procfs::KubeletLogs kubelet_ ABSL_GUARDED_BY(mutex_);
   bool kubelet_ok_ ABSL_GUARDED_BY(mutex_) = true;
+  bool listeners_ok_ ABSL_GUARDED_BY(mutex_) = true;
   absl::flat_hash_map<uint64_t, std::unique_ptr<KeptNamespace>> kept_
       ABSL_GUARDED_BY(mutex_);
   std::vector<std::unique_ptr<procfs::NetnsExecutor>> lanes_;

@@ -145,6 +145,28 @@ std::vector<uint16_t> ListeningPorts(const bpf::WalkAggregates& pass) {
   return ports;
 }
 
+absl::flat_hash_map<uint64_t, procfs::Listeners> GroupListenerRecords(
+    std::span<const tcpq_listener_record> records) {
+  absl::flat_hash_map<uint64_t, std::vector<procfs::InetDiagSocket>> sockets;
+  for (const tcpq_listener_record& r : records) {
+    sockets[r.netns].push_back({
+        .family = r.family,
+        .state = procfs::kTcpListen,
+        .local_addr = procfs::FormatAddress(r.family, r.local_addr),
+        .local_port = r.local_port,
+        .rqueue = r.ack_backlog,
+        .wqueue = r.max_ack_backlog,
+        .drops = r.drops,
+        .inode = static_cast<uint32_t>(r.inode),
+    });
+  }
+  absl::flat_hash_map<uint64_t, procfs::Listeners> listeners;
+  for (const auto& [netns, dump] : sockets) {
+    listeners[netns] = procfs::GroupListeners(dump);
+  }
+  return listeners;
+}
+
 absl::Status Freshness(absl::Time last_end, absl::Time now,
                        absl::Duration interval) {
   const absl::Duration allowed = std::max(3 * interval, absl::Minutes(1));

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -73,6 +74,12 @@ Summary Summarize(const bpf::WalkAggregates& pass, uint64_t now_ns,
 // The ports of every listener of a pass, sorted, each once: the server-side
 // ports the next pass counts peers on.
 std::vector<uint16_t> ListeningPorts(const bpf::WalkAggregates& pass);
+
+// The listening sockets of read_listeners (bpf::Programs::ReadListeners),
+// each as a LISTEN-only sock_diag dump of its namespace reports it, grouped
+// by namespace as procfs::GroupListeners groups a dump.
+absl::flat_hash_map<uint64_t, procfs::Listeners> GroupListenerRecords(
+    std::span<const tcpq_listener_record> records);
 
 // OK while the walk keeps up: its last completed pass (or, before the
 // first, the walker's start) ended at most 3 intervals (and at least a

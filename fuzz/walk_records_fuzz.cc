@@ -1,6 +1,7 @@
 // libFuzzer target: what the BPF walks over the socket storage hand to user
 // space (the entries of the sockets collector's aggregate maps, and
-// tcpq_connection records cut at arbitrary read() boundaries), through
+// tcpq_connection and tcpq_listener_record records cut at arbitrary read()
+// boundaries), through
 // everything that consumes it: the sockets collector's summary and
 // /connections' filter, selection and rendering.
 #include <cstddef>
@@ -75,6 +76,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           }
         });
   }
+  // The same bytes as read_listeners' output, grouped per namespace.
+  tcpq::bpf::RecordReader<tcpq_listener_record> listener_reader;
+  std::vector<tcpq_listener_record> listeners;
+  for (size_t i = 0; i < bytes.size(); i += step) {
+    listener_reader.Feed(
+        bytes.subspan(i, std::min(step, bytes.size() - i)),
+        [&](const tcpq_listener_record& l) { listeners.push_back(l); });
+  }
+  (void)listener_reader.Finish();
+  for (const auto& [netns, grouped] :
+       tcpq::socket_walk::GroupListenerRecords(listeners)) {
+    for (const auto& [key, totals] : grouped) {
+      if (totals.sockets == 0 || totals.inodes.size() != totals.sockets) {
+        __builtin_trap();
+      }
+    }
+  }
+
   const auto shown = oldest.Take();
   if (shown.size() > query.limit) __builtin_trap();
   (void)tcpq::connections::RenderJson(shown, true);

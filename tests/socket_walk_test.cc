@@ -276,6 +276,51 @@ TEST(WalkRecordsTest, RecordsStraddlingReadsAndInvalidOnes) {
   EXPECT_EQ(truncated.Finish().code(), absl::StatusCode::kDataLoss);
 }
 
+tcpq_listener_record Listener(uint32_t netns, int family, const char* addr,
+                              uint16_t port, uint32_t queued, uint32_t limit,
+                              uint32_t drops, uint64_t inode) {
+  tcpq_listener_record r{};
+  r.netns = netns;
+  r.family = static_cast<uint8_t>(family);
+  ::inet_pton(family, addr, r.local_addr);
+  r.local_port = port;
+  r.ack_backlog = queued;
+  r.max_ack_backlog = limit;
+  r.drops = drops;
+  r.inode = inode;
+  return r;
+}
+
+// As procfs::GroupListeners groups a sock_diag dump: per namespace, an
+// SO_REUSEPORT group summed, addresses as ss prints them, drops present.
+TEST(SocketWalkTest, ListenerRecordsGroupAsADumpOfEachNamespace) {
+  const std::vector<tcpq_listener_record> records = {
+      Listener(7, AF_INET, "127.0.0.1", 8080, 3, 2, 9, 101),
+      Listener(7, AF_INET6, "::", 443, 1, 128, 0, 102),
+      Listener(7, AF_INET6, "::", 443, 0, 128, 2, 103),
+      Listener(8, AF_INET, "0.0.0.0", 8080, 0, 4096, 0, 201)};
+  const auto listeners = GroupListenerRecords(records);
+  ASSERT_EQ(listeners.size(), 2u);
+  const procfs::Listeners& seven = listeners.at(7);
+  EXPECT_EQ(seven.at({"127.0.0.1", 8080}),
+            (procfs::ListenerTotals{.sockets = 1,
+                                    .accept_queue_length = 3,
+                                    .accept_queue_limit = 2,
+                                    .drops = 9,
+                                    .has_drops = true,
+                                    .inodes = {101}}));
+  EXPECT_EQ(seven.at({"::", 443}),
+            (procfs::ListenerTotals{.sockets = 2,
+                                    .accept_queue_length = 1,
+                                    .accept_queue_limit = 256,
+                                    .drops = 2,
+                                    .has_drops = true,
+                                    .inodes = {102, 103}}));
+  EXPECT_EQ(listeners.at(8).size(), 1u);
+  EXPECT_EQ(listeners.at(8).at({"0.0.0.0", 8080}).accept_queue_limit, 4096u);
+  EXPECT_TRUE(GroupListenerRecords({}).empty());
+}
+
 TEST(SocketWalkTest, AWalkThatStopsCompletingIsStale) {
   const absl::Time end = absl::FromUnixSeconds(1000);
   // Three intervals, at least a minute.

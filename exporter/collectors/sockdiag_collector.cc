@@ -1,17 +1,28 @@
 // sockdiag: accept queue length, limit and drops of every listener, from the
-// namespace's LISTEN-only sock_diag dump, and who owns each listener.
+// scrape's BPF pass over every namespace's listeners or the namespace's
+// LISTEN-only sock_diag dump (NamespaceVisit::Listeners), and who owns each
+// listener.
 
 #include <memory>
+#include <optional>
+#include <span>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "bpf/walk_records.h"
 #include "exporter/collector_registry.h"
+#include "exporter/collectors/bpf_shared.h"
+#include "exporter/socket_walk.h"
 #include "exporter/workload.h"
 #include "procfs/socket_owner.h"
+
+ABSL_DECLARE_FLAG(bool, collector_bpf);
 
 namespace tcpq {
 namespace {
@@ -45,6 +56,32 @@ class SockdiagCollector : public Collector {
       }
     }
     return AddOwners(visit, *listeners, out);
+  }
+
+  // With the bpf collector on, every namespace's listeners in one pass over
+  // the BPF programs' listening sockets, vouched for in the namespaces seeded
+  // before the pass (whose older listeners the seeding walk marked).
+  absl::StatusOr<std::optional<ListenerSnapshot>> ReadAllListeners() override {
+    if (!absl::GetFlag(FLAGS_collector_bpf)) return std::nullopt;
+    SharedBpf& shared = SharedBpf::Get();
+    bpf::Programs* programs = shared.programs();
+    if (programs == nullptr || !programs->can_read_listeners()) {
+      return std::nullopt;
+    }
+    ListenerSnapshot snapshot;
+    snapshot.covered = shared.Seeded();  // before the pass
+    std::vector<tcpq_listener_record> records;
+    bpf::RecordReader<tcpq_listener_record> reader;
+    absl::Status read =
+        programs->ReadListeners([&](std::span<const uint8_t> chunk) {
+          reader.Feed(chunk, [&](const tcpq_listener_record& record) {
+            records.push_back(record);
+          });
+        });
+    if (read.ok()) read = reader.Finish();
+    if (!read.ok()) return read;
+    snapshot.listeners = socket_walk::GroupListenerRecords(records);
+    return snapshot;
   }
 
   absl::Status CollectNode(const ScrapeContext& context, MetricSet&) override {
@@ -124,6 +161,8 @@ absl::StatusOr<std::unique_ptr<Collector>> NewSockdiagCollector() {
 
 TCPQ_COLLECTOR(sockdiag, true,
                "Enable the sockdiag collector: accept queue length/limit and "
-               "drops of every LISTEN socket (sock_diag, O(listeners)) per "
-               "namespace, and tcpq_listener_info naming each one's owner.",
+               "drops of every LISTEN socket per namespace (one BPF pass over "
+               "every namespace's listeners with --collector.bpf, else a "
+               "sock_diag dump per namespace), and tcpq_listener_info naming "
+               "each one's owner.",
                tcpq::NewSockdiagCollector);

@@ -90,6 +90,27 @@ def wait_stable(read, attempts=50):
     raise AssertionError(f"values never settled: {previous}")
 
 
+def start_workload(args, prefix=()):
+    """Starts workload.py ARGS behind `prefix` (e.g. ip netns exec NAME) and
+    waits until it is ready; stop_workload(p) ends it."""
+    p = subprocess.Popen(
+        [*prefix, sys.executable, os.path.join(HERE, "workload.py"), *map(str, args)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    if not line or not json.loads(line).get("ready"):
+        p.kill()
+        p.wait()
+        raise AssertionError(f"workload {args} did not start")
+    return p
+
+
+def stop_workload(p):
+    """Ends a workload (it exits when its stdin closes): its sockets close."""
+    p.stdin.close()
+    p.wait(timeout=10)
+    p.stdout.close()
+
+
 class Netns:
     """A named network namespace with loopback up, deleted on exit."""
 
@@ -105,9 +126,7 @@ class Netns:
 
     def __exit__(self, *exc):
         for p in self._workloads:
-            p.stdin.close()
-            p.wait(timeout=10)
-            p.stdout.close()
+            stop_workload(p)
         subprocess.run(["ip", "netns", "del", self.name], check=False)
 
     def run(self, *cmd, check=True):
@@ -116,14 +135,7 @@ class Netns:
 
     def workload(self, *args):
         """Starts workload.py in the namespace and waits until it is ready."""
-        p = subprocess.Popen(
-            ["ip", "netns", "exec", self.name, sys.executable,
-             os.path.join(HERE, "workload.py"), *map(str, args)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = p.stdout.readline()
-        if not line or not json.loads(line).get("ready"):
-            p.kill()
-            raise AssertionError(f"workload {args} did not start")
+        p = start_workload(args, prefix=("ip", "netns", "exec", self.name))
         self._workloads.append(p)
         return p
 

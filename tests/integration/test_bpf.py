@@ -28,7 +28,7 @@ SS_STATES = {
 }
 HOOKS = ("inet_sock_set_state", "tcp_retransmit_skb", "tcp_retransmit_synack",
          "tcp_send_reset", "tcp_receive_reset", "iter_tcp", "iter_sk_storage_walk",
-         "iter_sk_storage_connections")
+         "iter_sk_storage_connections", "iter_sk_storage_listeners")
 
 
 def deny_syscall(nr):

@@ -6,7 +6,12 @@ import time
 import unittest
 
 from tcpq_testlib import (Exporter, Netns, free_port, main, one, require_root, select,
-                          wait_stable)
+                          start_workload, stop_workload, wait_stable)
+
+# The series of the sockdiag collector.
+LISTENER_METRICS = ("tcpq_listener_sockets", "tcpq_listener_accept_queue_length",
+                    "tcpq_listener_accept_queue_limit", "tcpq_listener_drops_total",
+                    "tcpq_listener_info")
 
 
 class ListenerTest(unittest.TestCase):
@@ -81,6 +86,68 @@ class ListenerTest(unittest.TestCase):
                                  netns=ns.inode, addr="::1", port=str(port)), 6)
             self.assertEqual(one(samples, "tcpq_listener_accept_queue_limit",
                                  netns=ns.inode, addr="::", port=str(port + 1)), 7)
+
+    def test_listeners_read_from_bpf_are_what_sock_diag_says(self):
+        """From a namespace's second scrape on (the first seeds it), its
+        listeners come from one BPF pass over every namespace's listening
+        sockets, not a sock_diag dump of its own. The series must be exactly
+        those of an exporter with BPF off (a dump per namespace): for a
+        listener older than the exporter (the seeding walk marked it), ones
+        made after (marked as they entered LISTEN), an overflowing one with
+        drops, an SO_REUSEPORT group, IPv6, and none for one closed since.
+        Both exporters read only their own namespace (--netns=host), so
+        tcpq_netns_listeners_from_bpf is exact whatever else runs."""
+        ports = set()
+        while len(ports) < 6:
+            ports.add(free_port())
+        older, overflowing, group, v6, v6_any, closed = sorted(ports)
+        workloads = [start_workload(["listen", "--port", older, "--backlog", 5])]
+
+        def mine(samples):
+            return sorted((name, sorted(labels.items()), value)
+                          for name in LISTENER_METRICS
+                          for labels, value in select(samples, name)
+                          if int(labels.get("port", 0)) in ports)
+        try:
+            with Exporter("--netns=host") as bpf, \
+                    Exporter("--netns=host", "--no-collector.bpf") as diag:
+                self.assertEqual(one(bpf.scrape(), "tcpq_netns_listeners_from_bpf"), 0)
+                for args in (["overflow", "--port", overflowing, "--backlog", 2,
+                              "--connects", 20],
+                             ["listen", "--port", group, "--backlog", 4, "--sockets", 2],
+                             ["listen", "--addr", "::1", "--port", v6, "--backlog", 6],
+                             ["listen", "--addr", "::", "--port", v6_any, "--backlog", 7]):
+                    workloads.append(start_workload(args))
+                stop_workload(start_workload(["listen", "--port", closed]))
+                # The same kernel state before and after the other exporter's
+                # scrape, so both saw exactly that moment.
+                for _ in range(20):
+                    before = bpf.scrape()
+                    dumped = diag.scrape()
+                    after = bpf.scrape()
+                    if mine(before) == mine(after):
+                        break
+                else:
+                    self.fail("the listeners kept changing during every scrape")
+                self.assertEqual(one(after, "tcpq_netns_listeners_from_bpf"), 1)
+                self.assertEqual(one(dumped, "tcpq_netns_listeners_from_bpf"), 0)
+                self.assertEqual(mine(after), mine(dumped))
+                # And what they agree on is what the kernel has.
+                limits = {int(l["port"]): v for l, v in
+                          select(after, "tcpq_listener_accept_queue_limit")
+                          if int(l["port"]) in ports}
+                self.assertEqual(limits, {older: 5, overflowing: 2, group: 8, v6: 6,
+                                          v6_any: 7})
+                self.assertEqual(one(after, "tcpq_listener_accept_queue_length",
+                                     port=str(overflowing)), 3)
+                self.assertGreater(one(after, "tcpq_listener_drops_total",
+                                       port=str(overflowing)), 0)
+                self.assertEqual(one(after, "tcpq_listener_sockets", port=str(group)), 2)
+                self.assertEqual(one(after, "tcpq_listener_info", addr="::",
+                                     port=str(v6_any), process="python3"), 1)
+        finally:
+            for p in workloads:
+                stop_workload(p)
 
     def test_sysctls_are_per_namespace(self):
         with Netns("sys") as ns, Exporter() as exporter:
