@@ -229,13 +229,17 @@ std::string TwoThreadSerializer::Serialize(
     total += sizes.back();
   }
   size_t cut = 0;
-  for (size_t before = 0; cut < families.size() && 2 * before < total; ++cut) {
+  size_t before = 0;
+  for (; cut < families.size() && 2 * before < total; ++cut) {
     before += sizes[cut];
   }
   const std::span<const MetricFamily> all(families);
   std::string second;
-  helper_.Start(
-      [&second, rest = all.subspan(cut)] { second = SerializeText(rest); });
+  // Sized from the estimates above, not estimated again.
+  helper_.Start([&second, rest = all.subspan(cut), size = total - before] {
+    second.reserve(size);
+    AppendText(second, rest);
+  });
   std::string text;
   text.reserve(total);
   AppendText(text, all.first(cut));
