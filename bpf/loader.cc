@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "bpf/convert.h"
+#include "bpf/mib_fields.h"
 #include "tcpq.skel.h"
 
 namespace tcpq::bpf {
@@ -80,27 +81,41 @@ absl::Status Errno(absl::string_view what, int err) {
 
 using Choice = std::array<Attachment, TCPQ_HOOKS>;
 
-// The tp_btf and raw_tp programs of each hook (the iterator has one), in
-// TCPQ_HOOK_LIST order.
-std::array<std::pair<bpf_program*, bpf_program*>, TCPQ_HOOKS> ProgramsOf(
-    tcpq_bpf* skel) {
+// Whether each hook is an iterator (TCPQ_HOOK_LIST's kind).
+constexpr bool kIsIterator[TCPQ_HOOKS] = {
+#define TCPQ_HOOK_IS_ITER(id, label, kind) \
+  TCPQ_HOOK_KIND_##kind == TCPQ_HOOK_KIND_ITER,
+    TCPQ_HOOK_LIST(TCPQ_HOOK_IS_ITER)
+#undef TCPQ_HOOK_IS_ITER
+};
+
+// The programs of one hook.
+struct HookPrograms {
+  bpf_program* main;  // the tp_btf program, or the iterator
+  bpf_program* raw;   // the raw_tp twin of a tp_btf program; null: none
+  bpf_map* iterated;  // the socket storage map an iterator walks; null: none
+};
+
+// Each hook's programs, in TCPQ_HOOK_LIST order.
+std::array<HookPrograms, TCPQ_HOOKS> ProgramsOf(tcpq_bpf* skel) {
   return {{
-      {skel->progs.set_state_btf, skel->progs.set_state_raw},
-      {skel->progs.retransmit_skb_btf, skel->progs.retransmit_skb_raw},
-      {skel->progs.retransmit_synack_btf, skel->progs.retransmit_synack_raw},
-      {skel->progs.send_reset_btf, skel->progs.send_reset_raw},
-      {skel->progs.receive_reset_btf, skel->progs.receive_reset_raw},
-      {skel->progs.seed_sockets, nullptr},
-      {skel->progs.walk_sockets, nullptr},
-      {skel->progs.walk_connections, nullptr},
-      {skel->progs.read_listeners, nullptr},
+      {skel->progs.set_state_btf, skel->progs.set_state_raw, nullptr},
+      {skel->progs.retransmit_skb_btf, skel->progs.retransmit_skb_raw, nullptr},
+      {skel->progs.retransmit_synack_btf, skel->progs.retransmit_synack_raw,
+       nullptr},
+      {skel->progs.send_reset_btf, skel->progs.send_reset_raw, nullptr},
+      {skel->progs.receive_reset_btf, skel->progs.receive_reset_raw, nullptr},
+      {skel->progs.seed_sockets, nullptr, nullptr},  // iter/tcp
+      {skel->progs.walk_sockets, nullptr, skel->maps.sk_state},
+      {skel->progs.walk_connections, nullptr, skel->maps.sk_state},
+      {skel->progs.read_listeners, nullptr, skel->maps.listen_sk},
+      {skel->progs.read_mibs, nullptr, skel->maps.netns_anchor},
   }};
 }
 
 // Whether the running kernel's tcp_retransmit_skb tracepoint has the `err`
 // argument (its BTF prototype: void *, sk, skb, err).
-bool RetransmitHasErr() {
-  struct btf* vmlinux = btf__load_vmlinux_btf();
+bool RetransmitHasErr(const struct btf* vmlinux) {
   if (vmlinux == nullptr) return false;
   bool has_err = false;
   const int id = btf__find_by_name_kind(vmlinux, "btf_trace_tcp_retransmit_skb",
@@ -114,7 +129,6 @@ bool RetransmitHasErr() {
           type != nullptr && btf_is_func_proto(type) && btf_vlen(type) >= 4;
     }
   }
-  btf__free(vmlinux);
   return has_err;
 }
 
@@ -122,7 +136,7 @@ bool RetransmitHasErr() {
 
 absl::string_view HookName(int hook) {
   static constexpr absl::string_view kNames[TCPQ_HOOKS] = {
-#define TCPQ_HOOK_NAME(id, label) label,
+#define TCPQ_HOOK_NAME(id, label, kind) label,
       TCPQ_HOOK_LIST(TCPQ_HOOK_NAME)
 #undef TCPQ_HOOK_NAME
   };
@@ -158,19 +172,20 @@ namespace {
 // and attaches them. A program that loads but does not attach is left
 // unattached (kNone); a failed load is an error.
 absl::StatusOr<std::pair<tcpq_bpf*, std::array<bpf_link*, TCPQ_HOOKS>>>
-LoadChoice(const Choice& choice, bool retransmit_has_err,
+LoadChoice(const Choice& choice, bool retransmit_has_err, int ncpus,
            const LoadOptions& options,
            std::array<Attachment, TCPQ_HOOKS>& attached) {
   tcpq_bpf* skel = tcpq_bpf__open();
   if (skel == nullptr) return Errno("opening the BPF object", errno);
   skel->rodata->retransmit_has_err = retransmit_has_err;
   skel->rodata->hist_by_netns = options.histograms_by_netns;
+  skel->rodata->possible_cpus = static_cast<uint32_t>(ncpus);
   if (options.max_netns > 0) {
     bpf_map__set_max_entries(skel->maps.netns_stats, options.max_netns);
   }
   const auto programs = ProgramsOf(skel);
   for (int hook = 0; hook < TCPQ_HOOKS; ++hook) {
-    const auto [btf_program, raw_program] = programs[hook];
+    const auto [btf_program, raw_program, iterated] = programs[hook];
     if (raw_program != nullptr &&
         std::find(options.break_tp_btf.begin(), options.break_tp_btf.end(),
                   HookName(hook)) != options.break_tp_btf.end()) {
@@ -192,7 +207,7 @@ LoadChoice(const Choice& choice, bool retransmit_has_err,
   std::array<bpf_link*, TCPQ_HOOKS> links{};
   for (int hook = 0; hook < TCPQ_HOOKS; ++hook) {
     attached[hook] = Attachment::kNone;
-    const auto [btf_program, raw_program] = programs[hook];
+    const auto [btf_program, raw_program, iterated] = programs[hook];
     bpf_link* link = nullptr;
     switch (choice[hook]) {
       case Attachment::kNone:
@@ -204,17 +219,15 @@ LoadChoice(const Choice& choice, bool retransmit_has_err,
         link = bpf_program__attach(raw_program);
         break;
       case Attachment::kIter: {
-        // The storage walks iterate over a socket storage map (sk_state,
-        // listen_sk): its fd is the link's parameter. iter/tcp takes none.
+        // The storage walks iterate over a socket storage map: its fd is
+        // the link's parameter. iter/tcp takes none.
         union bpf_iter_link_info info = {};
         // Not DECLARE_LIBBPF_OPTS: a GNU statement expression, which
         // clang -Wpedantic rejects in C++.
         bpf_iter_attach_opts opts{};
         opts.sz = sizeof(opts);
-        if (hook != TCPQ_HOOK_ITER_TCP) {
-          info.map.map_fd =
-              bpf_map__fd(hook == TCPQ_HOOK_LISTENERS ? skel->maps.listen_sk
-                                                      : skel->maps.sk_state);
+        if (iterated != nullptr) {
+          info.map.map_fd = bpf_map__fd(iterated);
           opts.link_info = &info;
           opts.link_info_len = sizeof(info);
         }
@@ -238,15 +251,19 @@ absl::StatusOr<std::unique_ptr<Programs>> Programs::Load(
   LibbpfCapture capture;
   const int ncpus = libbpf_num_possible_cpus();
   if (ncpus <= 0) return Errno("counting the possible CPUs", -ncpus);
-  const bool has_err = RetransmitHasErr();
+  // The kernel's BTF, parsed once for what the programs must know of it.
+  struct btf* vmlinux = btf__load_vmlinux_btf();
+  const bool has_err = RetransmitHasErr(vmlinux);
+  MibEnumerators mib_enumerators =
+      vmlinux == nullptr ? MibEnumerators() : MibEnumeratorsOf(*vmlinux);
+  btf__free(vmlinux);
 
   Choice wanted;
   for (int hook = 0; hook < TCPQ_HOOKS; ++hook) {
     if (std::find(options.skip.begin(), options.skip.end(), HookName(hook)) !=
         options.skip.end()) {
       wanted[hook] = Attachment::kNone;
-    } else if (hook == TCPQ_HOOK_ITER_TCP || hook == TCPQ_HOOK_WALK ||
-               hook == TCPQ_HOOK_CONNECTIONS || hook == TCPQ_HOOK_LISTENERS) {
+    } else if (kIsIterator[hook]) {
       wanted[hook] = Attachment::kIter;
     } else {
       wanted[hook] =
@@ -258,9 +275,11 @@ absl::StatusOr<std::unique_ptr<Programs>> Programs::Load(
       [&](const Choice& choice) -> absl::StatusOr<std::unique_ptr<Programs>> {
     std::unique_ptr<Programs> programs(new Programs());
     programs->ncpus_ = ncpus;
+    programs->mib_enumerators_ = mib_enumerators;
     programs->walk_read_size_ = options.walk_read_size;
     absl::StatusOr<std::pair<tcpq_bpf*, std::array<bpf_link*, TCPQ_HOOKS>>>
-        loaded = LoadChoice(choice, has_err, options, programs->attachment_);
+        loaded =
+            LoadChoice(choice, has_err, ncpus, options, programs->attachment_);
     if (!loaded.ok()) return loaded.status();
     programs->skel_ = loaded->first;
     programs->links_ = loaded->second;
@@ -375,10 +394,26 @@ absl::Status Programs::ReadListeners(
   return WalkSockets(TCPQ_HOOK_LISTENERS, buffer, chunk).status();
 }
 
+absl::Status Programs::AnchorNamespace(int socket_fd) {
+  const uint8_t unused = 0;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.netns_anchor), &socket_fd,
+                          &unused, BPF_ANY) != 0) {
+    return Errno("anchoring a namespace in BPF map netns_anchor", errno);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Programs::ReadMibs(
+    absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
+  // The kernel fills at most 8 pages per read(): 14 records.
+  std::vector<uint8_t> buffer(64 * 1024);
+  return WalkSockets(TCPQ_HOOK_MIBS, buffer, chunk).status();
+}
+
 absl::StatusOr<uint64_t> Programs::WalkSockets(
     int hook, std::span<uint8_t> buffer,
     absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
-  if (!can_walk(hook)) {
+  if (attachment_[hook] != Attachment::kIter) {
     return absl::FailedPreconditionError(
         absl::StrCat(HookName(hook), " is not attached"));
   }

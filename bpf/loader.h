@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "bpf/mib_fields.h"
 #include "bpf/tcpq.h"
 #include "bpf/walk_records.h"
 
@@ -68,6 +69,12 @@ class Programs {
   Programs& operator=(const Programs&) = delete;
 
   Attachment attachment(int hook) const { return attachment_[hook]; }
+  // libbpf_num_possible_cpus(): a tcpq_mib_record is complete when it added
+  // this many CPUs' copies.
+  int possible_cpus() const { return ncpus_; }
+  // The running kernel's TCP_MIB_* and LINUX_MIB_* enumerators (empty
+  // without its BTF): where read_mibs puts each field (bpf::MibFieldIndex).
+  const MibEnumerators& mib_enumerators() const { return mib_enumerators_; }
   // The socket gauge and the histograms need per-socket storage, which only
   // the tp_btf program of inet_sock_set_state has; the gauge also needs the
   // seeding walk.
@@ -84,6 +91,11 @@ class Programs {
   // the older ones.
   bool can_read_listeners() const {
     return can_seed() && attachment_[TCPQ_HOOK_LISTENERS] == Attachment::kIter;
+  }
+
+  // read_mibs reads the namespaces anchored with AnchorNamespace.
+  bool can_read_mibs() const {
+    return attachment_[TCPQ_HOOK_MIBS] == Attachment::kIter;
   }
 
   // The walks over the socket storage of every namespace (WalkConnections,
@@ -113,6 +125,15 @@ class Programs {
   // for a namespace once it was seeded (SeedCallingThreadNetns) before the
   // pass. One caller at a time.
   absl::Status ReadListeners(
+      absl::FunctionRef<void(std::span<const uint8_t>)> chunk);
+
+  // Makes read_mibs report the namespace of `socket_fd` (any socket the
+  // caller keeps open in it) for as long as that socket lives.
+  absl::Status AnchorNamespace(int socket_fd);
+
+  // One pass of read_mibs: a tcpq_mib_record for every anchored namespace,
+  // handed to `chunk` one read() at a time. One caller at a time.
+  absl::Status ReadMibs(
       absl::FunctionRef<void(std::span<const uint8_t>)> chunk);
 
   // Counts the full sockets of the calling thread's network namespace into
@@ -152,6 +173,7 @@ class Programs {
   std::array<bpf_link*, TCPQ_HOOKS> links_{};
   std::array<Attachment, TCPQ_HOOKS> attachment_{};
   int ncpus_ = 0;
+  MibEnumerators mib_enumerators_;
   size_t walk_read_size_ = 0;  // LoadOptions::walk_read_size
   uint16_t walk_pass_ = 0;     // the last pass of walk_sockets
 };

@@ -33,6 +33,9 @@ const volatile bool retransmit_has_err = false;
 /* Set by user space: histograms per namespace (netns_hists) instead of one
  * node-wide set (hists). */
 const volatile bool hist_by_netns = false;
+/* Set by user space: libbpf_num_possible_cpus(), the CPUs whose copies of a
+ * per-CPU MIB the kernel sums. */
+const volatile __u32 possible_cpus = 1;
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -89,6 +92,28 @@ struct {
   __type(key, int);
   __type(value, __u8);
 } listen_sk SEC(".maps");
+
+/* One socket user space keeps in each namespace it reads, given this
+ * storage from user space: what read_mibs walks to find every namespace. */
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, __u8);
+} netns_anchor SEC(".maps");
+
+/* read_mibs' record and one CPU's copy of a MIB: too big for the stack. */
+struct mib_scratch {
+  struct tcpq_mib_record rec;
+  __u64 cpu_copy[TCPQ_LINUX_MIB_SLOTS];
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct mib_scratch);
+} mib_scratch SEC(".maps");
+static const struct mib_scratch zero_mib_scratch;
 
 /* What walk_sockets aggregates (see tcpq.h); user space clears them. */
 struct {
@@ -712,5 +737,92 @@ int read_listeners(struct bpf_iter__bpf_sk_storage_map *ctx) {
   if (socket)
     rec.inode = BPF_CORE_READ((struct socket_alloc *)socket, vfs_inode.i_ino);
   bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
+  return 0;
+}
+
+/* The value of a pointer, as a number the verifier lets us do arithmetic
+ * with (it forbids most arithmetic on pointers themselves). */
+static __always_inline __u64 address_of(const void *pointer) {
+  __u64 address = 0;
+  bpf_probe_read_kernel(&address, sizeof(address), &pointer);
+  return address;
+}
+
+/* CPU `cpu`'s per-CPU offset (__per_cpu_offset[cpu], which neither this
+ * kernel's BTF nor its kallsyms describe): a per-CPU map's element on that
+ * CPU sits at the element's per-CPU pointer plus the offset. */
+static __always_inline bool per_cpu_offset(__u32 cpu, __u64 *offset) {
+  const __u32 zero = 0;
+  const void *on_cpu = bpf_map_lookup_percpu_elem(&mib_scratch, &zero, cpu);
+  if (!on_cpu) return false;
+  __u64 per_cpu_pointer; /* ((struct bpf_array *)&mib_scratch)->pptrs[0] */
+  if (bpf_probe_read_kernel(
+          &per_cpu_pointer, sizeof(per_cpu_pointer),
+          (void *)(address_of(&mib_scratch) +
+                   bpf_core_field_offset(struct bpf_array, pptrs))))
+    return false;
+  *offset = address_of(on_cpu) - per_cpu_pointer;
+  return true;
+}
+
+struct mib_sum {
+  struct mib_scratch *scratch;
+  __u64 tcp_base;   /* net->mib.tcp_statistics; 0: none */
+  __u64 linux_base; /* net->mib.net_statistics; 0: none */
+};
+
+/* total[i] += the first `count` entries of one CPU's copy of a per-CPU MIB
+ * (`base` plus that CPU's `offset`). */
+static __always_inline bool add_mib(__u64 *total, __u64 *cpu_copy, __u64 base,
+                                    __u64 offset, __u32 count) {
+  if (!base || bpf_probe_read_kernel(cpu_copy, count * sizeof(__u64),
+                                     (void *)(base + offset)))
+    return false;
+  for (__u32 i = 0; i < count; i++) total[i] += cpu_copy[i];
+  return true;
+}
+
+static long add_cpu_mibs(__u64 cpu, void *data) {
+  struct mib_sum *sum = data;
+  __u64 offset;
+  if (!per_cpu_offset(cpu, &offset)) return 1;
+  struct mib_scratch *s = sum->scratch;
+  __u32 tcp = bpf_core_type_size(struct tcp_mib) / sizeof(__u64);
+  __u32 linux = bpf_core_type_size(struct linux_mib) / sizeof(__u64);
+  if (tcp > TCPQ_TCP_MIB_SLOTS) tcp = TCPQ_TCP_MIB_SLOTS;
+  if (linux > TCPQ_LINUX_MIB_SLOTS) linux = TCPQ_LINUX_MIB_SLOTS;
+  s->rec.tcp_mibs = tcp;
+  s->rec.linux_mibs = linux;
+  if (add_mib(s->rec.tcp, s->cpu_copy, sum->tcp_base, offset, tcp) &&
+      add_mib(s->rec.linux_mib, s->cpu_copy, sum->linux_base, offset, linux))
+    s->rec.cpus++;
+  return 0;
+}
+
+/* The TCP MIBs of every namespace with an anchor (tcpq_mib_record), summed
+ * over the CPUs as snmp_get_cpu_field_batch() sums them for /proc/net/snmp
+ * and /proc/net/netstat, without formatting 150 numbers as text per
+ * namespace. */
+SEC("iter/bpf_sk_storage_map")
+int read_mibs(struct bpf_iter__bpf_sk_storage_map *ctx) {
+  struct sock *sk = ctx->sk;
+  if (!sk || !ctx->value) return 0;
+  const __u32 zero = 0;
+  /* Zeroed by a copy: a loop would be turned into a memset call. */
+  if (bpf_map_update_elem(&mib_scratch, &zero, &zero_mib_scratch, BPF_ANY))
+    return 0;
+  struct mib_scratch *scratch = bpf_map_lookup_elem(&mib_scratch, &zero);
+  if (!scratch) return 0;
+  struct tcpq_mib_record *rec = &scratch->rec;
+  const struct net *net = sk->__sk_common.skc_net.net;
+  struct mib_sum sum = {.scratch = scratch};
+  if (bpf_core_read(&sum.tcp_base, sizeof(sum.tcp_base),
+                    &net->mib.tcp_statistics) ||
+      bpf_core_read(&sum.linux_base, sizeof(sum.linux_base),
+                    &net->mib.net_statistics))
+    return 0;
+  rec->netns = net->ns.inum;
+  bpf_loop(possible_cpus, add_cpu_mibs, &sum, 0);
+  bpf_seq_write(ctx->meta->seq, rec, sizeof(*rec));
   return 0;
 }

@@ -26,24 +26,29 @@
 #define TCPQ_STATES 12
 
 /* The hooks the programs attach to, in the order of
- * tcpq_bpf_program_attached: X(ID, program label). The label is the
+ * tcpq_bpf_program_attached: X(ID, program label, kind). The label is the
  * tracepoint's name; iter_tcp is the walk that seeds the socket gauge;
  * iter_sk_storage_walk and iter_sk_storage_connections walk the socket
  * storage of every namespace (the sockets collector, GET /connections);
- * iter_sk_storage_listeners reads every namespace's listening sockets. */
-#define TCPQ_HOOK_LIST(X)                       \
-  X(SET_STATE, "inet_sock_set_state")           \
-  X(RETRANSMIT_SKB, "tcp_retransmit_skb")       \
-  X(RETRANSMIT_SYNACK, "tcp_retransmit_synack") \
-  X(SEND_RESET, "tcp_send_reset")               \
-  X(RECEIVE_RESET, "tcp_receive_reset")         \
-  X(ITER_TCP, "iter_tcp")                       \
-  X(WALK, "iter_sk_storage_walk")               \
-  X(CONNECTIONS, "iter_sk_storage_connections") \
-  X(LISTENERS, "iter_sk_storage_listeners")
+ * iter_sk_storage_listeners reads every namespace's listening sockets, and
+ * iter_sk_storage_mibs the TCP MIBs of every namespace the exporter reads.
+ * kind: TRACEPOINT (a tp_btf program with a raw_tp twin) or ITER. */
+#define TCPQ_HOOK_LIST(X)                                   \
+  X(SET_STATE, "inet_sock_set_state", TRACEPOINT)           \
+  X(RETRANSMIT_SKB, "tcp_retransmit_skb", TRACEPOINT)       \
+  X(RETRANSMIT_SYNACK, "tcp_retransmit_synack", TRACEPOINT) \
+  X(SEND_RESET, "tcp_send_reset", TRACEPOINT)               \
+  X(RECEIVE_RESET, "tcp_receive_reset", TRACEPOINT)         \
+  X(ITER_TCP, "iter_tcp", ITER)                             \
+  X(WALK, "iter_sk_storage_walk", ITER)                     \
+  X(CONNECTIONS, "iter_sk_storage_connections", ITER)       \
+  X(LISTENERS, "iter_sk_storage_listeners", ITER)           \
+  X(MIBS, "iter_sk_storage_mibs", ITER)
+
+enum tcpq_hook_kind { TCPQ_HOOK_KIND_TRACEPOINT, TCPQ_HOOK_KIND_ITER };
 
 enum tcpq_hook {
-#define TCPQ_HOOK_ENUM(id, label) TCPQ_HOOK_##id,
+#define TCPQ_HOOK_ENUM(id, label, kind) TCPQ_HOOK_##id,
   TCPQ_HOOK_LIST(TCPQ_HOOK_ENUM)
 #undef TCPQ_HOOK_ENUM
       TCPQ_HOOKS
@@ -174,6 +179,25 @@ struct tcpq_listener_record {
   __u16 local_port;
   __u8 family; /* AF_INET, AF_INET6 */
   __u8 pad[5];
+};
+/* The TCP MIBs of one namespace as read_mibs reports them: what the Tcp line
+ * of /proc/net/snmp (tcp[], by TCP_MIB_*) and the TcpExt line of
+ * /proc/net/netstat (linux_mib[], by LINUX_MIB_*) print, each entry summed
+ * over the possible CPUs as the kernel sums it. Only the first tcp_mibs and
+ * linux_mibs entries exist on the running kernel; user space maps the
+ * files' field names to these indexes through the kernel's BTF. One record
+ * per namespace that holds a socket with netns_anchor storage (user space
+ * keeps one in each namespace it reads). */
+#define TCPQ_TCP_MIB_SLOTS 32     /* __TCP_MIB_MAX is 16 in Linux 6.18 */
+#define TCPQ_LINUX_MIB_SLOTS 256  /* __LINUX_MIB_MAX is 136 in Linux 6.18 */
+struct tcpq_mib_record {
+  __u32 netns;
+  __u32 cpus; /* CPUs whose copies were added; fewer than possible: unusable */
+  __u16 tcp_mibs;
+  __u16 linux_mibs;
+  __u8 pad[4];
+  __u64 tcp[TCPQ_TCP_MIB_SLOTS];
+  __u64 linux_mib[TCPQ_LINUX_MIB_SLOTS];
 };
 /* The walk of the sockets collector (walk_sockets) writes nothing: it
  * aggregates in these maps during the pass, which user space reads and

@@ -1,9 +1,10 @@
 #pragma once
 
 // What the walks over the socket storage hand to user space: the aggregates
-// of the sockets collector's pass, and the bytes GET /connections' walk
-// writes (tcpq.h: tcpq_connection records or since_ns values back to back),
-// cut into records. Pure, so the fuzz target and the tests feed it any bytes.
+// of the sockets collector's pass, and the bytes the other walks write
+// (tcpq.h: tcpq_connection records or since_ns values for GET /connections,
+// tcpq_listener_record, tcpq_mib_record), cut into records. Pure, so the fuzz
+// target and the tests feed it any bytes.
 
 #include <sys/socket.h>
 
@@ -45,6 +46,10 @@ inline bool IsValid(const tcpq_walk_socket& s) {
 inline bool IsValid(const tcpq_connection& c) { return IsValid(c.socket); }
 inline bool IsValid(const tcpq_listener_record& l) {
   return l.family == AF_INET || l.family == AF_INET6;
+}
+inline bool IsValid(const tcpq_mib_record& m) {
+  return m.netns != 0 && m.tcp_mibs <= TCPQ_TCP_MIB_SLOTS &&
+         m.linux_mibs <= TCPQ_LINUX_MIB_SLOTS;
 }
 inline bool IsValid(uint64_t /*since_ns*/) { return true; }
 

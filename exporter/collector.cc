@@ -31,8 +31,8 @@ absl::StatusOr<std::vector<procfs::InetDiagSocket>> NamespaceVisit::DumpTcp(
 
 const absl::StatusOr<procfs::Listeners>& NamespaceVisit::Listeners() {
   if (listeners_.has_value()) return *listeners_;
-  if (const ListenerSnapshot* all = node_.listeners;
-      all != nullptr && all->covered.contains(inode())) {
+  if (const std::optional<ListenerSnapshot>& all = node_.snapshot.listeners;
+      all.has_value() && all->covered.contains(inode())) {
     const auto it = all->listeners.find(inode());
     return listeners_.emplace(it == all->listeners.end() ? procfs::Listeners{}
                                                          : it->second);

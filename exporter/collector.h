@@ -14,6 +14,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "bpf/tcpq.h"
 #include "exporter/metrics.h"
 #include "procfs/inet_diag.h"
 #include "procfs/kubelet_logs.h"
@@ -35,19 +36,30 @@ struct KeptNamespace {
   std::optional<procfs::SockDiag> sock_diag;
 };
 
-// The listeners of many namespaces, read at once before a scrape visits
-// them (Collector::ReadAllListeners): complete for the namespaces `covered`,
-// which have no listener where `listeners` has no entry.
+// The listeners of many namespaces, read at once: complete for the
+// namespaces `covered`, which have no listener where `listeners` has no
+// entry.
 struct ListenerSnapshot {
   absl::flat_hash_set<uint64_t> covered;
   absl::flat_hash_map<uint64_t, procfs::Listeners> listeners;
 };
 
+// The TCP MIBs (/proc/net/snmp Tcp, /proc/net/netstat TcpExt) of many
+// namespaces, read at once, by namespace inode; complete records only.
+using MibSnapshot = absl::flat_hash_map<uint64_t, tcpq_mib_record>;
+
+// What collectors read of every namespace at once, before a scrape visits
+// them (Collector::ReadAllNamespaces); what is absent is read in each visit.
+struct NodeSnapshot {
+  std::optional<ListenerSnapshot> listeners;
+  std::optional<MibSnapshot> mibs;
+};
+
 // What a scrape knows of the node, the same for every namespace.
 struct NodeContext {
-  const std::string& procfs;                    // --path.procfs
-  const procfs::KubeletLogs& kubelet;           // pod and container names
-  const ListenerSnapshot* listeners = nullptr;  // null: none read at once
+  const std::string& procfs;           // --path.procfs
+  const procfs::KubeletLogs& kubelet;  // pod and container names
+  const NodeSnapshot& snapshot;
 };
 
 // One network namespace as one scrape visits it: every collector reads it in
@@ -104,13 +116,13 @@ class Collector {
   virtual absl::Status CollectNamespace(NamespaceVisit& visit,
                                         MetricSet& out) = 0;
 
-  // A collector that can read every namespace's listeners at once (from the
-  // BPF programs) returns them here, for the namespaces it can vouch for;
-  // std::nullopt when it cannot (the default). Called once per scrape,
-  // before any namespace is visited; the first collector that offers a
-  // snapshot serves NamespaceVisit::Listeners() of the namespaces it covers.
-  virtual absl::StatusOr<std::optional<ListenerSnapshot>> ReadAllListeners() {
-    return std::nullopt;
+  // A collector that can read something of every namespace at once (from
+  // the BPF programs) fills that part of `snapshot`, unless an earlier
+  // collector did. Called once per scrape, in registration order, before
+  // any namespace is visited. On error it leaves `snapshot` as it was, and
+  // each namespace is read in its visit.
+  virtual absl::Status ReadAllNamespaces(NodeSnapshot& /*snapshot*/) {
+    return absl::OkStatus();
   }
 
   // Called once per scrape after every namespace was visited, outside any

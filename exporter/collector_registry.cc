@@ -207,11 +207,15 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
     names->namespaces[ns.identity.inode] = ns.identity;
   }
 
-  const std::optional<ListenerSnapshot> listeners = ReadAllListeners();
+  const NodeSnapshot snapshot = ReadAllNamespaces();
   int listeners_covered = 0;
+  int mibs_covered = 0;
   for (const procfs::Netns& ns : namespaces) {
     listeners_covered +=
-        listeners.has_value() && listeners->covered.contains(ns.identity.inode);
+        snapshot.listeners.has_value() &&
+        snapshot.listeners->covered.contains(ns.identity.inode);
+    mibs_covered +=
+        snapshot.mibs.has_value() && snapshot.mibs->contains(ns.identity.inode);
   }
   out.Gauge("tcpq_netns_listeners_from_bpf",
             "Namespaces of this scrape whose listeners were read in one pass "
@@ -219,8 +223,14 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
             "a sock_diag dump (namespaces seen for the first time, or BPF "
             "off).",
             {}, listeners_covered);
-  const NodeContext node{discovery_.procfs, kubelet_,
-                         listeners.has_value() ? &*listeners : nullptr};
+  out.Gauge("tcpq_netns_mibs_from_bpf",
+            "Namespaces of this scrape whose TCP MIBs (the netstat and snmp "
+            "collectors' counters) were read in one pass over the BPF "
+            "programs' per-namespace sockets; the others each had "
+            "/proc/net/netstat and /proc/net/snmp read (namespaces seen for "
+            "the first time, or BPF off).",
+            {}, mibs_covered);
+  const NodeContext node{discovery_.procfs, kubelet_, snapshot};
   Statuses statuses;
   std::vector<Share> shares = VisitNamespaces(namespaces, node, statuses);
   const ScrapeContext context{namespaces, node};
@@ -301,24 +311,23 @@ void Scraper::AddListenerProcesses(
   }
 }
 
-std::optional<ListenerSnapshot> Scraper::ReadAllListeners() {
+NodeSnapshot Scraper::ReadAllNamespaces() {
+  NodeSnapshot snapshot;
   for (Entry& entry : entries_) {
-    absl::StatusOr<std::optional<ListenerSnapshot>> read =
-        entry.collector->ReadAllListeners();
-    if (read.ok() != listeners_ok_) {
-      listeners_ok_ = read.ok();
-      if (listeners_ok_) {
-        log::Info("reading every namespace's listeners at once recovered");
-      } else {
-        log::Warn(
-            "cannot read every namespace's listeners at once; each "
-            "namespace gets a sock_diag dump",
-            {{"collector", entry.name}, {"err", read.status().ToString()}});
-      }
+    const absl::Status read = entry.collector->ReadAllNamespaces(snapshot);
+    if (read.ok() == entry.read_all_ok) continue;
+    entry.read_all_ok = read.ok();
+    if (read.ok()) {
+      log::Info("reading every namespace at once recovered",
+                {{"collector", entry.name}});
+    } else {
+      log::Warn(
+          "cannot read every namespace at once; each namespace is read in "
+          "its visit",
+          {{"collector", entry.name}, {"err", read.ToString()}});
     }
-    if (read.ok() && read->has_value()) return *std::move(*read);
   }
-  return std::nullopt;
+  return snapshot;
 }
 
 void Scraper::RefreshKubeletNames() {

@@ -99,7 +99,8 @@ class Scraper {
   struct Entry {
     std::string name;
     std::unique_ptr<Collector> collector;
-    bool last_ok = true;  // log on transitions only, never per scrape
+    bool last_ok = true;      // log on transitions only, never per scrape
+    bool read_all_ok = true;  // ReadAllNamespaces; likewise
   };
   // What one thread read of a share of the namespaces (a contiguous run, so
   // that merging the shares in order keeps discovery order): per collector,
@@ -126,11 +127,9 @@ class Scraper {
   // output is where a listener's owner is known.
   static void AddListenerProcesses(
       const std::vector<prometheus::MetricFamily>& families, Names& names);
-  // The listeners of every namespace from the first collector that reads
-  // them at once, or std::nullopt; a failure is logged on transitions and
-  // leaves each namespace to its own dump.
-  std::optional<ListenerSnapshot> ReadAllListeners()
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // What the collectors read of every namespace at once; a failure is
+  // logged on transitions and leaves each namespace to its own reads.
+  NodeSnapshot ReadAllNamespaces() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Re-reads the kubelet's names if they changed; logs names it cannot use
   // once each.
   void RefreshKubeletNames() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -147,7 +146,6 @@ class Scraper {
   procfs::DiscoveryCache discovered_ ABSL_GUARDED_BY(mutex_);
   procfs::KubeletLogs kubelet_ ABSL_GUARDED_BY(mutex_);
   bool kubelet_ok_ ABSL_GUARDED_BY(mutex_) = true;
-  bool listeners_ok_ ABSL_GUARDED_BY(mutex_) = true;
   absl::flat_hash_map<uint64_t, std::unique_ptr<KeptNamespace>> kept_
       ABSL_GUARDED_BY(mutex_);
   std::vector<std::unique_ptr<procfs::NetnsExecutor>> lanes_;

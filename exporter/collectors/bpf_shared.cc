@@ -1,6 +1,11 @@
 #include "exporter/collectors/bpf_shared.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <span>
 #include <string>
 
 #include "absl/flags/declare.h"
@@ -8,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bpf/walk_records.h"
 
 ABSL_DECLARE_FLAG(bool, collector_bpf_histogram_netns);
 
@@ -77,12 +83,56 @@ absl::Status SharedBpf::SeedOnce(uint64_t inode) {
   return absl::OkStatus();
 }
 
+absl::Status SharedBpf::AnchorOnce(uint64_t inode) {
+  if (programs_ == nullptr || !programs_->can_read_mibs()) {
+    return absl::OkStatus();
+  }
+  {
+    absl::MutexLock lock(&mutex_);
+    if (anchors_.contains(inode)) return absl::OkStatus();
+  }
+  // A UDP socket that is never bound: no TCP count, no table, no port.
+  UniqueFd anchor(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!anchor.valid()) {
+    return absl::UnavailableError(absl::StrCat(
+        "opening a socket to read the namespace's MIBs through BPF: ",
+        std::strerror(errno)));
+  }
+  if (absl::Status anchored = programs_->AnchorNamespace(anchor.get());
+      !anchored.ok()) {
+    return anchored;
+  }
+  absl::MutexLock lock(&mutex_);
+  anchors_.emplace(inode, std::move(anchor));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MibSnapshot> SharedBpf::ReadMibs() {
+  MibSnapshot snapshot;
+  bpf::RecordReader<tcpq_mib_record> reader;
+  absl::Status read = programs_->ReadMibs([&](std::span<const uint8_t> chunk) {
+    reader.Feed(chunk, [&](const tcpq_mib_record& record) {
+      // A CPU's copy that could not be read leaves the namespace to its
+      // /proc files.
+      if (record.cpus == static_cast<uint32_t>(programs_->possible_cpus())) {
+        snapshot[record.netns] = record;
+      }
+    });
+  });
+  if (read.ok()) read = reader.Finish();
+  if (!read.ok()) return read;
+  return snapshot;
+}
+
 void SharedBpf::Retain(const std::vector<procfs::Netns>& namespaces) {
   absl::flat_hash_set<uint64_t> found;
   for (const procfs::Netns& ns : namespaces) found.insert(ns.identity.inode);
   absl::MutexLock lock(&mutex_);
   absl::erase_if(seeded_,
                  [&](uint64_t inode) { return !found.contains(inode); });
+  absl::erase_if(anchors_, [&](const auto& entry) {
+    return !found.contains(entry.first);
+  });
 }
 
 absl::flat_hash_set<uint64_t> SharedBpf::Seeded() const {

@@ -10,11 +10,14 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "bpf/loader.h"
+#include "exporter/collector.h"
 #include "procfs/netns.h"
+#include "procfs/unique_fd.h"
 
 namespace tcpq {
 
@@ -32,9 +35,18 @@ class SharedBpf {
   // is in (an iter/tcp walk), unless done already; `inode` names it. Any
   // number of callers, concurrently for different namespaces.
   absl::Status SeedOnce(uint64_t inode);
+  // Keeps a socket in the namespace the calling thread is in, with the
+  // storage that makes read_mibs report that namespace, unless one is kept
+  // already; `inode` names it. Like SeedOnce, concurrently for different
+  // namespaces. The socket holds the namespace until Retain drops it.
+  absl::Status AnchorOnce(uint64_t inode);
+  // One read_mibs pass: the MIBs of every anchored namespace, complete
+  // records only. Not while the programs cannot read them (can_read_mibs).
+  absl::StatusOr<MibSnapshot> ReadMibs();
   // Forgets the namespaces not in `namespaces` (a scrape's): one seen again
   // is seeded again, which is harmless (the walk skips counted sockets), and
-  // an inode number reused by a new namespace gets its walk.
+  // an inode number reused by a new namespace gets its walk. Their anchors
+  // are closed, which lets the kernel free them.
   void Retain(const std::vector<procfs::Netns>& namespaces);
   // The namespaces seeded so far: every full socket of theirs has storage.
   absl::flat_hash_set<uint64_t> Seeded() const;
@@ -46,6 +58,7 @@ class SharedBpf {
   absl::Status load_error_;
   mutable absl::Mutex mutex_;
   absl::flat_hash_set<uint64_t> seeded_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<uint64_t, UniqueFd> anchors_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace tcpq

@@ -1,11 +1,18 @@
 #include "exporter/collectors/mib_collector.h"
 
+#include <span>
 #include <utility>
 #include <vector>
 
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "bpf/mib_fields.h"
+#include "exporter/collectors/bpf_shared.h"
+#include "exporter/log.h"
 #include "procfs/metric_name.h"
-#include "procfs/snmp_parser.h"
+
+ABSL_DECLARE_FLAG(bool, collector_bpf);
 
 namespace tcpq {
 namespace {
@@ -14,6 +21,16 @@ namespace {
 // need hundreds of new fields to outgrow this.
 constexpr size_t kMaxMibText = 64 * 1024;
 
+// The entries of `record`'s MIB `mib` that the running kernel has (a valid
+// record's counts are within its arrays: bpf::IsValid).
+std::span<const __u64> Entries(const tcpq_mib_record& record,
+                               absl::string_view mib) {
+  if (mib == bpf::kTcpMibPrefix) {
+    return std::span<const __u64>(record.tcp).first(record.tcp_mibs);
+  }
+  return std::span<const __u64>(record.linux_mib).first(record.linux_mibs);
+}
+
 }  // namespace
 
 MibCollector::MibCollector(MibSource source)
@@ -21,8 +38,24 @@ MibCollector::MibCollector(MibSource source)
       files_({absl::StrCat("/proc/thread-self/net/", source_.file)},
              kMaxMibText) {}
 
+absl::Status MibCollector::ReadAllNamespaces(NodeSnapshot& snapshot) {
+  if (snapshot.mibs.has_value() || !UseBpf()) return absl::OkStatus();
+  absl::StatusOr<MibSnapshot> mibs = SharedBpf::Get().ReadMibs();
+  if (!mibs.ok()) return mibs.status();
+  snapshot.mibs = *std::move(mibs);
+  return absl::OkStatus();
+}
+
 absl::Status MibCollector::CollectNamespace(NamespaceVisit& visit,
                                             MetricSet& out) {
+  if (const std::optional<MibSnapshot>& mibs = visit.node().snapshot.mibs;
+      mibs.has_value()) {
+    const auto it = mibs->find(visit.inode());
+    if (it != mibs->end() && UseBpf() &&
+        CollectFromRecord(visit, it->second, out)) {
+      return absl::OkStatus();
+    }
+  }
   absl::StatusOr<procfs::MibSection> section;
   absl::Status read = files_.Read(
       visit.inode(), [&](size_t, absl::string_view text) -> absl::Status {
@@ -38,17 +71,86 @@ absl::Status MibCollector::CollectNamespace(NamespaceVisit& visit,
         exported.emplace_back(metric, value);
       }
     }
+    if (!bpf_fields_.has_value()) ResolveBpfFields(*section);
   }
   const Labels labels = {{"netns", visit.label()}};
   // In kernel order.
   for (const auto& [metric, value] : exported) {
-    if (metric->is_counter) {
-      out.Counter(metric->name, metric->help, labels, value);
-    } else {
-      out.Gauge(metric->name, metric->help, labels, value);
-    }
+    Export(*metric, labels, value, out);
   }
-  return absl::OkStatus();
+  // From the next scrape on, the namespace is read from BPF.
+  return UseBpf() ? SharedBpf::Get().AnchorOnce(visit.inode())
+                  : absl::OkStatus();
+}
+
+bool MibCollector::CollectFromRecord(const NamespaceVisit& visit,
+                                     const tcpq_mib_record& record,
+                                     MetricSet& out) {
+  const std::span<const __u64> entries = Entries(record, source_.bpf_mib);
+  const std::vector<BpfField>* fields;
+  {
+    absl::MutexLock lock(&mutex_);
+    fields = &**bpf_fields_;  // UseBpf(): resolved, fixed from now on
+  }
+  for (const BpfField& field : *fields) {
+    if (static_cast<size_t>(field.index) >= entries.size()) return false;
+  }
+  const Labels labels = {{"netns", visit.label()}};
+  for (const BpfField& field : *fields) {
+    const uint64_t value = entries[field.index];
+    Export(*field.metric, labels,
+           field.is_signed ? static_cast<double>(static_cast<int64_t>(value))
+                           : static_cast<double>(value),
+           out);
+  }
+  return true;
+}
+
+void MibCollector::Export(const FieldMetric& metric, const Labels& labels,
+                          double value, MetricSet& out) const {
+  if (metric.is_counter) {
+    out.Counter(metric.name, metric.help, labels, value);
+  } else {
+    out.Gauge(metric.name, metric.help, labels, value);
+  }
+}
+
+bool MibCollector::UseBpf() {
+  absl::MutexLock lock(&mutex_);
+  return bpf_fields_.has_value() && bpf_fields_->ok();
+}
+
+void MibCollector::ResolveBpfFields(const procfs::MibSection& section) {
+  const bpf::Programs* programs = absl::GetFlag(FLAGS_collector_bpf)
+                                      ? SharedBpf::Get().programs()
+                                      : nullptr;
+  if (programs == nullptr || !programs->can_read_mibs()) {
+    bpf_fields_ = absl::FailedPreconditionError("read_mibs is off");
+    return;
+  }
+  std::vector<BpfField> fields;
+  for (const auto& [field, value] : section.fields) {
+    const FieldMetric* metric = MetricFor(field);
+    if (metric == nullptr) continue;
+    const std::optional<int> index =
+        bpf::MibFieldIndex(programs->mib_enumerators(), source_.bpf_mib, field);
+    if (!index.has_value() || *index < 0) {
+      bpf_fields_ = absl::NotFoundError(absl::StrCat(
+          "no ", source_.bpf_mib, "* entry in the kernel's BTF for ",
+          source_.section, " ", field));
+      log::Warn(
+          "reading every namespace's MIB files instead of the MIBs from BPF",
+          {{"collector", source_.file},
+           {"err", bpf_fields_->status().ToString()}});
+      return;
+    }
+    fields.push_back(BpfField{
+        .metric = metric,
+        .index = *index,
+        .is_signed =
+            source_.bpf_mib == bpf::kTcpMibPrefix && field == "MaxConn"});
+  }
+  bpf_fields_ = std::move(fields);
 }
 
 absl::Status MibCollector::CollectNode(const ScrapeContext&, MetricSet&) {

@@ -6,6 +6,7 @@
 #include "absl/flags/flag.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "bpf/mib_fields.h"
 #include "exporter/collector_registry.h"
 #include "exporter/collectors/mib_collector.h"
 
@@ -77,11 +78,13 @@ absl::StatusOr<std::unique_ptr<Collector>> NewNetstatCollector() {
                        "\": ", extra->error()));
     }
   }
-  return std::make_unique<MibCollector>(MibSource{.file = "netstat",
-                                                  .section = "TcpExt",
-                                                  .prefix = "tcpq_netstat_",
-                                                  .fields = kTcpExtFields,
-                                                  .extra = std::move(extra)});
+  return std::make_unique<MibCollector>(
+      MibSource{.file = "netstat",
+                .section = "TcpExt",
+                .prefix = "tcpq_netstat_",
+                .bpf_mib = bpf::kLinuxMibPrefix,
+                .fields = kTcpExtFields,
+                .extra = std::move(extra)});
 }
 
 }  // namespace

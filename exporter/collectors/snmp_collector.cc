@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "bpf/mib_fields.h"
 #include "exporter/collector_registry.h"
 #include "exporter/collectors/mib_collector.h"
 
@@ -28,6 +29,7 @@ absl::StatusOr<std::unique_ptr<Collector>> NewSnmpCollector() {
   return std::make_unique<MibCollector>(MibSource{.file = "snmp",
                                                   .section = "Tcp",
                                                   .prefix = "tcpq_snmp_",
+                                                  .bpf_mib = bpf::kTcpMibPrefix,
                                                   .fields = kTcpFields});
 }
 

@@ -61,15 +61,17 @@ class SockdiagCollector : public Collector {
   // With the bpf collector on, every namespace's listeners in one pass over
   // the BPF programs' listening sockets, vouched for in the namespaces seeded
   // before the pass (whose older listeners the seeding walk marked).
-  absl::StatusOr<std::optional<ListenerSnapshot>> ReadAllListeners() override {
-    if (!absl::GetFlag(FLAGS_collector_bpf)) return std::nullopt;
+  absl::Status ReadAllNamespaces(NodeSnapshot& snapshot) override {
+    if (snapshot.listeners.has_value() || !absl::GetFlag(FLAGS_collector_bpf)) {
+      return absl::OkStatus();
+    }
     SharedBpf& shared = SharedBpf::Get();
     bpf::Programs* programs = shared.programs();
     if (programs == nullptr || !programs->can_read_listeners()) {
-      return std::nullopt;
+      return absl::OkStatus();
     }
-    ListenerSnapshot snapshot;
-    snapshot.covered = shared.Seeded();  // before the pass
+    ListenerSnapshot listeners;
+    listeners.covered = shared.Seeded();  // before the pass
     std::vector<tcpq_listener_record> records;
     bpf::RecordReader<tcpq_listener_record> reader;
     absl::Status read =
@@ -80,8 +82,9 @@ class SockdiagCollector : public Collector {
         });
     if (read.ok()) read = reader.Finish();
     if (!read.ok()) return read;
-    snapshot.listeners = socket_walk::GroupListenerRecords(records);
-    return snapshot;
+    listeners.listeners = socket_walk::GroupListenerRecords(records);
+    snapshot.listeners = std::move(listeners);
+    return absl::OkStatus();
   }
 
   absl::Status CollectNode(const ScrapeContext& context, MetricSet&) override {

@@ -149,6 +149,60 @@ class ListenerTest(unittest.TestCase):
             for p in workloads:
                 stop_workload(p)
 
+    def test_mibs_read_from_bpf_are_what_the_files_say(self):
+        """From a namespace's second scrape on (the first reads its files and
+        anchors it), its Tcp and TcpExt counters come from one BPF pass over
+        every namespace's per-CPU MIBs, not its /proc/net/snmp and netstat.
+        Every TcpExt field (--collector.netstat.fields=.*, so also the ones
+        the kernel names unlike their entries: TW, PAWSActive, ...) must be
+        exactly what an exporter with BPF off reads from the files, after
+        traffic that moved many of them, and what the files say."""
+        port = free_port()
+        everything = "--collector.netstat.fields=.*"
+
+        def mibs(samples, inode):
+            return sorted((name, value) for (name, labels), value in samples.items()
+                          if name.startswith(("tcpq_netstat_", "tcpq_snmp_"))
+                          and dict(labels).get("netns") == inode)
+        with Netns("mibs") as ns, Exporter(everything) as bpf, \
+                Exporter(everything, "--no-collector.bpf") as files:
+            first = bpf.scrape()  # reads the files, anchors the namespace
+            ns.workload("overflow", "--port", port, "--backlog", 2, "--connects", 20)
+            stop_workload(ns.workload("churn", "--port", port + 1))
+            for _ in range(20):
+                before = bpf.scrape()
+                read = files.scrape()
+                after = bpf.scrape()
+                if mibs(before, ns.inode) == mibs(after, ns.inode):
+                    break
+            else:
+                self.fail("the namespace's counters kept changing during every scrape")
+            self.assertGreaterEqual(one(after, "tcpq_netns_mibs_from_bpf"), 1)
+            self.assertEqual(one(read, "tcpq_netns_mibs_from_bpf"), 0)
+            ours = mibs(after, ns.inode)
+            self.assertEqual(ours, mibs(read, ns.inode))
+            self.assertEqual([name for name, _ in ours],
+                             [name for name, _ in mibs(first, ns.inode)])
+            tcp_ext = ns.run("cat", "/proc/net/netstat").splitlines()[0].split()[1:]
+            self.assertEqual(len(ours), len(tcp_ext) + 10)  # + the Tcp fields
+            # And what they agree on is what the namespace's files say.
+            for field, metric in (("ListenOverflows", "listen_overflows"),
+                                  ("ListenDrops", "listen_drops"),
+                                  ("TW", "tw"), ("TCPAbortOnClose", "abort_on_close")):
+                self.assertEqual(one(after, f"tcpq_netstat_{metric}_total", netns=ns.inode),
+                                 ns.netstat(field), field)
+            self.assertGreater(one(after, "tcpq_netstat_listen_overflows_total",
+                                   netns=ns.inode), 0)
+            snmp = ns.run("cat", "/proc/net/snmp").splitlines()
+            tcp = [line.split()[1:] for line in snmp if line.startswith("Tcp:")]
+            kernel = dict(zip(tcp[0], (float(v) for v in tcp[1])))
+            for field, metric in (("ActiveOpens", "tcpq_snmp_active_opens_total"),
+                                  ("PassiveOpens", "tcpq_snmp_passive_opens_total"),
+                                  ("OutRsts", "tcpq_snmp_out_rsts_total"),
+                                  ("CurrEstab", "tcpq_snmp_curr_estab")):
+                self.assertEqual(one(after, metric, netns=ns.inode), kernel[field], field)
+            self.assertGreater(kernel["ActiveOpens"], 20)
+
     def test_sysctls_are_per_namespace(self):
         with Netns("sys") as ns, Exporter() as exporter:
             ns.run("sysctl", "-qw", "net.core.somaxconn=77", "net.ipv4.tcp_synack_retries=3")
