@@ -51,6 +51,15 @@ inline bool IsValid(const tcpq_mib_record& m) {
   return m.netns != 0 && m.tcp_mibs <= TCPQ_TCP_MIB_SLOTS &&
          m.linux_mibs <= TCPQ_LINUX_MIB_SLOTS;
 }
+
+// The entries of a valid record's Tcp MIB (by TCP_MIB_*) or TcpExt MIB (by
+// LINUX_MIB_*) that the running kernel has.
+inline std::span<const __u64> TcpMibEntries(const tcpq_mib_record& m) {
+  return std::span<const __u64>(m.tcp).first(m.tcp_mibs);
+}
+inline std::span<const __u64> LinuxMibEntries(const tcpq_mib_record& m) {
+  return std::span<const __u64>(m.linux_mib).first(m.linux_mibs);
+}
 inline bool IsValid(uint64_t /*since_ns*/) { return true; }
 
 // Cuts the output of one walk, read() by read(), into whole records of type

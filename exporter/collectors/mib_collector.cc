@@ -8,6 +8,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "bpf/mib_fields.h"
+#include "bpf/walk_records.h"
 #include "exporter/collectors/bpf_shared.h"
 #include "exporter/log.h"
 #include "procfs/metric_name.h"
@@ -20,16 +21,6 @@ namespace {
 // /proc/net/netstat is about 4 KiB, /proc/net/snmp 1.3 KiB; a kernel would
 // need hundreds of new fields to outgrow this.
 constexpr size_t kMaxMibText = 64 * 1024;
-
-// The entries of `record`'s MIB `mib` that the running kernel has (a valid
-// record's counts are within its arrays: bpf::IsValid).
-std::span<const __u64> Entries(const tcpq_mib_record& record,
-                               absl::string_view mib) {
-  if (mib == bpf::kTcpMibPrefix) {
-    return std::span<const __u64>(record.tcp).first(record.tcp_mibs);
-  }
-  return std::span<const __u64>(record.linux_mib).first(record.linux_mibs);
-}
 
 }  // namespace
 
@@ -86,7 +77,9 @@ absl::Status MibCollector::CollectNamespace(NamespaceVisit& visit,
 bool MibCollector::CollectFromRecord(const NamespaceVisit& visit,
                                      const tcpq_mib_record& record,
                                      MetricSet& out) {
-  const std::span<const __u64> entries = Entries(record, source_.bpf_mib);
+  const std::span<const __u64> entries = source_.bpf_mib == bpf::kTcpMibPrefix
+                                             ? bpf::TcpMibEntries(record)
+                                             : bpf::LinuxMibEntries(record);
   const std::vector<BpfField>* fields;
   {
     absl::MutexLock lock(&mutex_);
