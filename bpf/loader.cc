@@ -109,7 +109,7 @@ std::array<HookPrograms, TCPQ_HOOKS> ProgramsOf(tcpq_bpf* skel) {
       {skel->progs.walk_sockets, nullptr, skel->maps.sk_state},
       {skel->progs.walk_connections, nullptr, skel->maps.sk_state},
       {skel->progs.read_listeners, nullptr, skel->maps.listen_sk},
-      {skel->progs.read_mibs, nullptr, skel->maps.netns_anchor},
+      {skel->progs.read_netns, nullptr, skel->maps.netns_anchor},
   }};
 }
 
@@ -403,11 +403,11 @@ absl::Status Programs::AnchorNamespace(int socket_fd) {
   return absl::OkStatus();
 }
 
-absl::Status Programs::ReadMibs(
+absl::Status Programs::ReadNetns(
     absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
   // The kernel fills at most 8 pages per read(): 14 records.
   std::vector<uint8_t> buffer(64 * 1024);
-  return WalkSockets(TCPQ_HOOK_MIBS, buffer, chunk).status();
+  return WalkSockets(TCPQ_HOOK_NETNS, buffer, chunk).status();
 }
 
 absl::StatusOr<uint64_t> Programs::WalkSockets(

@@ -69,11 +69,11 @@ class Programs {
   Programs& operator=(const Programs&) = delete;
 
   Attachment attachment(int hook) const { return attachment_[hook]; }
-  // libbpf_num_possible_cpus(): a tcpq_mib_record is complete when it added
+  // libbpf_num_possible_cpus(): a tcpq_netns_record is complete when it added
   // this many CPUs' copies.
   int possible_cpus() const { return ncpus_; }
   // The running kernel's TCP_MIB_* and LINUX_MIB_* enumerators (empty
-  // without its BTF): where read_mibs puts each field (bpf::MibFieldIndex).
+  // without its BTF): where read_netns puts each field (bpf::MibFieldIndex).
   const MibEnumerators& mib_enumerators() const { return mib_enumerators_; }
   // The socket gauge and the histograms need per-socket storage, which only
   // the tp_btf program of inet_sock_set_state has; the gauge also needs the
@@ -93,9 +93,9 @@ class Programs {
     return can_seed() && attachment_[TCPQ_HOOK_LISTENERS] == Attachment::kIter;
   }
 
-  // read_mibs reads the namespaces anchored with AnchorNamespace.
-  bool can_read_mibs() const {
-    return attachment_[TCPQ_HOOK_MIBS] == Attachment::kIter;
+  // read_netns reads the namespaces anchored with AnchorNamespace.
+  bool can_read_netns() const {
+    return attachment_[TCPQ_HOOK_NETNS] == Attachment::kIter;
   }
 
   // The walks over the socket storage of every namespace (WalkConnections,
@@ -127,13 +127,13 @@ class Programs {
   absl::Status ReadListeners(
       absl::FunctionRef<void(std::span<const uint8_t>)> chunk);
 
-  // Makes read_mibs report the namespace of `socket_fd` (any socket the
+  // Makes read_netns report the namespace of `socket_fd` (any socket the
   // caller keeps open in it) for as long as that socket lives.
   absl::Status AnchorNamespace(int socket_fd);
 
-  // One pass of read_mibs: a tcpq_mib_record for every anchored namespace,
+  // One pass of read_netns: a tcpq_netns_record for every anchored namespace,
   // handed to `chunk` one read() at a time. One caller at a time.
-  absl::Status ReadMibs(
+  absl::Status ReadNetns(
       absl::FunctionRef<void(std::span<const uint8_t>)> chunk);
 
   // Counts the full sockets of the calling thread's network namespace into

@@ -1,6 +1,6 @@
 #pragma once
 
-// Which entry of a tcpq_mib_record (read_mibs) a field of /proc/net/snmp's
+// Which entry of a tcpq_netns_record (read_netns) a field of /proc/net/snmp's
 // Tcp line or /proc/net/netstat's TcpExt line is. The kernel prints entry
 // TCP_MIB_ACTIVEOPENS as "ActiveOpens" and LINUX_MIB_LISTENOVERFLOWS as
 // "ListenOverflows": the enumerators' values come from the running kernel's
@@ -16,7 +16,7 @@ struct btf;
 
 namespace tcpq::bpf {
 
-// The MIBs of a tcpq_mib_record: the enumerators' prefix.
+// The MIBs of a tcpq_netns_record: the enumerators' prefix.
 inline constexpr absl::string_view kTcpMibPrefix = "TCP_MIB_";
 inline constexpr absl::string_view kLinuxMibPrefix = "LINUX_MIB_";
 

@@ -94,7 +94,7 @@ struct {
 } listen_sk SEC(".maps");
 
 /* One socket user space keeps in each namespace it reads, given this
- * storage from user space: what read_mibs walks to find every namespace. */
+ * storage from user space: what read_netns walks to find every namespace. */
 struct {
   __uint(type, BPF_MAP_TYPE_SK_STORAGE);
   __uint(map_flags, BPF_F_NO_PREALLOC);
@@ -102,9 +102,9 @@ struct {
   __type(value, __u8);
 } netns_anchor SEC(".maps");
 
-/* read_mibs' record and one CPU's copy of a MIB: too big for the stack. */
+/* read_netns' record and one CPU's copy of a MIB: too big for the stack. */
 struct mib_scratch {
-  struct tcpq_mib_record rec;
+  struct tcpq_netns_record rec;
   __u64 cpu_copy[TCPQ_LINUX_MIB_SLOTS];
 };
 struct {
@@ -799,12 +799,21 @@ static long add_cpu_mibs(__u64 cpu, void *data) {
   return 0;
 }
 
-/* The TCP MIBs of every namespace with an anchor (tcpq_mib_record), summed
- * over the CPUs as snmp_get_cpu_field_batch() sums them for /proc/net/snmp
- * and /proc/net/netstat, without formatting 150 numbers as text per
- * namespace. */
+/* An integer member of `size` bytes (a sysctl: int or u8 depending on the
+ * kernel and the sysctl), as the kernel prints it. */
+static __always_inline __s64 read_int(const void *member, __u32 size) {
+  __u64 raw = 0;
+  if (size > sizeof(raw) || bpf_probe_read_kernel(&raw, size, member)) return 0;
+  return size == sizeof(int) ? (__s64)(int)raw : (__s64)raw;
+}
+
+/* What every namespace with an anchor prints in its files
+ * (tcpq_netns_record): the TCP MIBs summed over the CPUs as
+ * snmp_get_cpu_field_batch() sums them for /proc/net/snmp and
+ * /proc/net/netstat, the queue sysctls and the TIME_WAIT count, without
+ * formatting 150 numbers as text per namespace. */
 SEC("iter/bpf_sk_storage_map")
-int read_mibs(struct bpf_iter__bpf_sk_storage_map *ctx) {
+int read_netns(struct bpf_iter__bpf_sk_storage_map *ctx) {
   struct sock *sk = ctx->sk;
   if (!sk || !ctx->value) return 0;
   const __u32 zero = 0;
@@ -813,7 +822,7 @@ int read_mibs(struct bpf_iter__bpf_sk_storage_map *ctx) {
     return 0;
   struct mib_scratch *scratch = bpf_map_lookup_elem(&mib_scratch, &zero);
   if (!scratch) return 0;
-  struct tcpq_mib_record *rec = &scratch->rec;
+  struct tcpq_netns_record *rec = &scratch->rec;
   const struct net *net = sk->__sk_common.skc_net.net;
   struct mib_sum sum = {.scratch = scratch};
   if (bpf_core_read(&sum.tcp_base, sizeof(sum.tcp_base),
@@ -823,6 +832,24 @@ int read_mibs(struct bpf_iter__bpf_sk_storage_map *ctx) {
     return 0;
   rec->netns = net->ns.inum;
   bpf_loop(possible_cpus, add_cpu_mibs, &sum, 0);
+#define TCPQ_READ_SYSCTL(id, name, member, help)                    \
+  if (bpf_core_field_exists(net->member)) {                         \
+    rec->sysctls[TCPQ_SYSCTL_##id] =                                \
+        read_int(&net->member, bpf_core_field_size(net->member));   \
+    rec->sysctls_read |= 1 << TCPQ_SYSCTL_##id;                     \
+  }
+  TCPQ_SYSCTL_LIST(TCPQ_READ_SYSCTL)
+#undef TCPQ_READ_SYSCTL
+  /* sockstat's tw: refcount_read(&tcp_death_row.tw_refcount) - 1. */
+  if (bpf_core_field_exists(net->ipv4.tcp_death_row.tw_refcount)) {
+    int refs = 0;
+    if (!bpf_core_read(&refs, sizeof(refs),
+                       &net->ipv4.tcp_death_row.tw_refcount.refs.counter) &&
+        refs > 0) {
+      rec->time_wait = refs - 1;
+      rec->has_time_wait = 1;
+    }
+  }
   bpf_seq_write(ctx->meta->seq, rec, sizeof(*rec));
   return 0;
 }

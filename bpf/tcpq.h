@@ -31,7 +31,7 @@
  * iter_sk_storage_walk and iter_sk_storage_connections walk the socket
  * storage of every namespace (the sockets collector, GET /connections);
  * iter_sk_storage_listeners reads every namespace's listening sockets, and
- * iter_sk_storage_mibs the TCP MIBs of every namespace the exporter reads.
+ * iter_sk_storage_netns the TCP MIBs of every namespace the exporter reads.
  * kind: TRACEPOINT (a tp_btf program with a raw_tp twin) or ITER. */
 #define TCPQ_HOOK_LIST(X)                                   \
   X(SET_STATE, "inet_sock_set_state", TRACEPOINT)           \
@@ -43,7 +43,7 @@
   X(WALK, "iter_sk_storage_walk", ITER)                     \
   X(CONNECTIONS, "iter_sk_storage_connections", ITER)       \
   X(LISTENERS, "iter_sk_storage_listeners", ITER)           \
-  X(MIBS, "iter_sk_storage_mibs", ITER)
+  X(NETNS, "iter_sk_storage_netns", ITER)
 
 enum tcpq_hook_kind { TCPQ_HOOK_KIND_TRACEPOINT, TCPQ_HOOK_KIND_ITER };
 
@@ -180,22 +180,60 @@ struct tcpq_listener_record {
   __u8 family; /* AF_INET, AF_INET6 */
   __u8 pad[5];
 };
-/* The TCP MIBs of one namespace as read_mibs reports them: what the Tcp line
- * of /proc/net/snmp (tcp[], by TCP_MIB_*) and the TcpExt line of
- * /proc/net/netstat (linux_mib[], by LINUX_MIB_*) print, each entry summed
- * over the possible CPUs as the kernel sums it. Only the first tcp_mibs and
- * linux_mibs entries exist on the running kernel; user space maps the
- * files' field names to these indexes through the kernel's BTF. One record
- * per namespace that holds a socket with netns_anchor storage (user space
- * keeps one in each namespace it reads). */
-#define TCPQ_TCP_MIB_SLOTS 32     /* __TCP_MIB_MAX is 16 in Linux 6.18 */
-#define TCPQ_LINUX_MIB_SLOTS 256  /* __LINUX_MIB_MAX is 136 in Linux 6.18 */
-struct tcpq_mib_record {
+/* The per-namespace sysctls read_netns reads from struct net, the only place
+ * one is declared: X(ID, name as sysctl prints it, member of struct net,
+ * help). The sysctl collector exports every line; it reads a namespace's
+ * files instead while the record lacks one. */
+#define TCPQ_SYSCTL_LIST(X)                                               \
+  X(SOMAXCONN, "net.core.somaxconn", core.sysctl_somaxconn,               \
+    "Upper bound of every listener's accept queue (listen() backlog is "  \
+    "capped to it).")                                                     \
+  X(MAX_SYN_BACKLOG, "net.ipv4.tcp_max_syn_backlog",                      \
+    ipv4.sysctl_max_syn_backlog,                                          \
+    "Bound of half-open connections (SYN queue) per listener.")           \
+  X(SYNCOOKIES, "net.ipv4.tcp_syncookies", ipv4.sysctl_tcp_syncookies,    \
+    "0 off, 1 send SYN cookies when the SYN queue overflows, 2 always.")  \
+  X(ABORT_ON_OVERFLOW, "net.ipv4.tcp_abort_on_overflow",                  \
+    ipv4.sysctl_tcp_abort_on_overflow,                                    \
+    "1: reset connections when the accept queue is full, instead of "     \
+    "dropping the ACK.")                                                  \
+  X(SYNACK_RETRIES, "net.ipv4.tcp_synack_retries",                        \
+    ipv4.sysctl_tcp_synack_retries,                                       \
+    "SYN-ACK retransmits before a half-open connection is dropped.")      \
+  X(SYN_RETRIES, "net.ipv4.tcp_syn_retries", ipv4.sysctl_tcp_syn_retries, \
+    "SYN retransmits of connect() before it fails.")
+
+enum tcpq_sysctl {
+#define TCPQ_SYSCTL_ENUM(id, name, member, help) TCPQ_SYSCTL_##id,
+  TCPQ_SYSCTL_LIST(TCPQ_SYSCTL_ENUM)
+#undef TCPQ_SYSCTL_ENUM
+      TCPQ_SYSCTLS
+};
+
+/* What read_netns reports of one namespace, read from its struct net: what
+ * the namespace's files print, without the kernel formatting them as text.
+ *   tcp[], linux_mib[]: the Tcp line of /proc/net/snmp (by TCP_MIB_*) and
+ *     the TcpExt line of /proc/net/netstat (by LINUX_MIB_*), each entry
+ *     summed over the possible CPUs as the kernel sums it; only the first
+ *     tcp_mibs and linux_mibs entries exist on the running kernel (user
+ *     space maps the files' field names to them through the kernel's BTF);
+ *   sysctls[]: TCPQ_SYSCTL_LIST, bit i of sysctls_read set when read;
+ *   time_wait: the "tw" of /proc/net/sockstat, when has_time_wait.
+ * One record per namespace that holds a socket with netns_anchor storage
+ * (user space keeps one in each namespace it reads). */
+#define TCPQ_TCP_MIB_SLOTS 32    /* __TCP_MIB_MAX is 16 in Linux 6.18 */
+#define TCPQ_LINUX_MIB_SLOTS 256 /* __LINUX_MIB_MAX is 136 in Linux 6.18 */
+struct tcpq_netns_record {
   __u32 netns;
-  __u32 cpus; /* CPUs whose copies were added; fewer than possible: unusable */
+  __u32 cpus; /* CPUs whose MIB copies were added; fewer than possible: unusable
+               */
   __u16 tcp_mibs;
   __u16 linux_mibs;
-  __u8 pad[4];
+  __u8 sysctls_read;
+  __u8 has_time_wait;
+  __u8 pad[2];
+  __s64 sysctls[TCPQ_SYSCTLS];
+  __u64 time_wait;
   __u64 tcp[TCPQ_TCP_MIB_SLOTS];
   __u64 linux_mib[TCPQ_LINUX_MIB_SLOTS];
 };

@@ -3,7 +3,7 @@
 // What the walks over the socket storage hand to user space: the aggregates
 // of the sockets collector's pass, and the bytes the other walks write
 // (tcpq.h: tcpq_connection records or since_ns values for GET /connections,
-// tcpq_listener_record, tcpq_mib_record), cut into records. Pure, so the fuzz
+// tcpq_listener_record, tcpq_netns_record), cut into records. Pure, so the fuzz
 // target and the tests feed it any bytes.
 
 #include <sys/socket.h>
@@ -47,17 +47,17 @@ inline bool IsValid(const tcpq_connection& c) { return IsValid(c.socket); }
 inline bool IsValid(const tcpq_listener_record& l) {
   return l.family == AF_INET || l.family == AF_INET6;
 }
-inline bool IsValid(const tcpq_mib_record& m) {
+inline bool IsValid(const tcpq_netns_record& m) {
   return m.netns != 0 && m.tcp_mibs <= TCPQ_TCP_MIB_SLOTS &&
          m.linux_mibs <= TCPQ_LINUX_MIB_SLOTS;
 }
 
 // The entries of a valid record's Tcp MIB (by TCP_MIB_*) or TcpExt MIB (by
 // LINUX_MIB_*) that the running kernel has.
-inline std::span<const __u64> TcpMibEntries(const tcpq_mib_record& m) {
+inline std::span<const __u64> TcpMibEntries(const tcpq_netns_record& m) {
   return std::span<const __u64>(m.tcp).first(m.tcp_mibs);
 }
-inline std::span<const __u64> LinuxMibEntries(const tcpq_mib_record& m) {
+inline std::span<const __u64> LinuxMibEntries(const tcpq_netns_record& m) {
   return std::span<const __u64>(m.linux_mib).first(m.linux_mibs);
 }
 inline bool IsValid(uint64_t /*since_ns*/) { return true; }

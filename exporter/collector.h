@@ -44,15 +44,16 @@ struct ListenerSnapshot {
   absl::flat_hash_map<uint64_t, procfs::Listeners> listeners;
 };
 
-// The TCP MIBs (/proc/net/snmp Tcp, /proc/net/netstat TcpExt) of many
-// namespaces, read at once, by namespace inode; complete records only.
-using MibSnapshot = absl::flat_hash_map<uint64_t, tcpq_mib_record>;
+// What the kernel's files of many namespaces print (TCP MIBs, sysctls,
+// TIME_WAIT count), read at once from BPF, by namespace inode; complete
+// records only.
+using NetnsRecords = absl::flat_hash_map<uint64_t, tcpq_netns_record>;
 
 // What collectors read of every namespace at once, before a scrape visits
 // them (Collector::ReadAllNamespaces); what is absent is read in each visit.
 struct NodeSnapshot {
   std::optional<ListenerSnapshot> listeners;
-  std::optional<MibSnapshot> mibs;
+  std::optional<NetnsRecords> records;
 };
 
 // What a scrape knows of the node, the same for every namespace.

@@ -209,13 +209,13 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
 
   const NodeSnapshot snapshot = ReadAllNamespaces();
   int listeners_covered = 0;
-  int mibs_covered = 0;
+  int records_covered = 0;
   for (const procfs::Netns& ns : namespaces) {
     listeners_covered +=
         snapshot.listeners.has_value() &&
         snapshot.listeners->covered.contains(ns.identity.inode);
-    mibs_covered +=
-        snapshot.mibs.has_value() && snapshot.mibs->contains(ns.identity.inode);
+    records_covered +=
+        snapshot.records.has_value() && snapshot.records->contains(ns.identity.inode);
   }
   out.Gauge("tcpq_netns_listeners_from_bpf",
             "Namespaces of this scrape whose listeners were read in one pass "
@@ -223,13 +223,13 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
             "a sock_diag dump (namespaces seen for the first time, or BPF "
             "off).",
             {}, listeners_covered);
-  out.Gauge("tcpq_netns_mibs_from_bpf",
+  out.Gauge("tcpq_netns_read_from_bpf",
             "Namespaces of this scrape whose TCP MIBs (the netstat and snmp "
             "collectors' counters) were read in one pass over the BPF "
             "programs' per-namespace sockets; the others each had "
             "/proc/net/netstat and /proc/net/snmp read (namespaces seen for "
             "the first time, or BPF off).",
-            {}, mibs_covered);
+            {}, records_covered);
   const NodeContext node{discovery_.procfs, kubelet_, snapshot};
   Statuses statuses;
   std::vector<Share> shares = VisitNamespaces(namespaces, node, statuses);

@@ -1,6 +1,6 @@
 // libFuzzer target: what the BPF walks over the socket storage hand to user
 // space (the entries of the sockets collector's aggregate maps, and
-// tcpq_connection, tcpq_listener_record and tcpq_mib_record records cut at
+// tcpq_connection, tcpq_listener_record and tcpq_netns_record records cut at
 // arbitrary read() boundaries), through
 // everything that consumes it: the sockets collector's summary and
 // /connections' filter, selection and rendering.
@@ -94,12 +94,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
 
-  // The same bytes as read_mibs' output: every entry a record claims is read.
-  tcpq::bpf::RecordReader<tcpq_mib_record> mib_reader;
+  // The same bytes as read_netns' output: every entry a record claims is read.
+  tcpq::bpf::RecordReader<tcpq_netns_record> mib_reader;
   uint64_t sum = 0;
   for (size_t i = 0; i < bytes.size(); i += step) {
     mib_reader.Feed(bytes.subspan(i, std::min(step, bytes.size() - i)),
-                    [&](const tcpq_mib_record& m) {
+                    [&](const tcpq_netns_record& m) {
                       for (__u64 v : tcpq::bpf::TcpMibEntries(m)) sum += v;
                       for (__u64 v : tcpq::bpf::LinuxMibEntries(m)) sum += v;
                     });

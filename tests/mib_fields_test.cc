@@ -1,5 +1,5 @@
 // Where a field of /proc/net/snmp's Tcp line or /proc/net/netstat's TcpExt
-// line is in read_mibs' records (bpf/mib_fields.h), from enumerators as the
+// line is in read_netns' records (bpf/mib_fields.h), from enumerators as the
 // kernel's BTF lists them, and the records' entries (bpf/walk_records.h).
 
 #include "bpf/mib_fields.h"
@@ -60,7 +60,7 @@ TEST(MibFieldIndexTest, OnlyTheMibOfTheSectionIsSearched) {
 }
 
 TEST(MibRecordTest, EntriesAreTheOnesTheKernelHasAndBadCountsAreInvalid) {
-  tcpq_mib_record record;
+  tcpq_netns_record record;
   std::memset(&record, 0, sizeof(record));
   record.netns = 4026531840;
   record.tcp_mibs = 16;
@@ -73,13 +73,13 @@ TEST(MibRecordTest, EntriesAreTheOnesTheKernelHasAndBadCountsAreInvalid) {
   EXPECT_EQ(LinuxMibEntries(record).size(), 136u);
   EXPECT_EQ(LinuxMibEntries(record).back(), 9u);
 
-  tcpq_mib_record too_many = record;
+  tcpq_netns_record too_many = record;
   too_many.tcp_mibs = TCPQ_TCP_MIB_SLOTS + 1;
   EXPECT_FALSE(IsValid(too_many));
   too_many = record;
   too_many.linux_mibs = TCPQ_LINUX_MIB_SLOTS + 1;
   EXPECT_FALSE(IsValid(too_many));
-  tcpq_mib_record no_netns = record;
+  tcpq_netns_record no_netns = record;
   no_netns.netns = 0;
   EXPECT_FALSE(IsValid(no_netns));
 }

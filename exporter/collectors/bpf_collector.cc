@@ -88,23 +88,37 @@ class BpfCollector : public Collector {
         programs_(shared.programs()),
         histograms_by_netns_(histograms_by_netns) {}
 
+  absl::Status ReadAllNamespaces(NodeSnapshot& snapshot) override {
+    return shared_.ReadNetns(snapshot);
+  }
+
   // Seeds the socket gauge of a namespace the first time it is seen (an
-  // iter/tcp walk inside it) and reads its TIME_WAIT count.
+  // iter/tcp walk inside it) and reads its TIME_WAIT count: from its
+  // /proc/net/sockstat the first time, then from the scrape's BPF pass.
   absl::Status CollectNamespace(NamespaceVisit& visit, MetricSet&) override {
     if (!programs_ || !programs_->can_seed()) return absl::OkStatus();
     if (absl::Status seed = shared_.SeedOnce(visit.inode()); !seed.ok()) {
       return seed;
     }
     std::optional<uint64_t> time_wait;
-    absl::Status read = sockstat_.Read(
-        visit.inode(), [&](size_t, absl::string_view text) -> absl::Status {
-          time_wait = bpf::ParseSockstatTimeWait(text);
-          if (!time_wait) {
-            return absl::DataLossError(
-                "no TCP \"tw\" field in /proc/net/sockstat");
-          }
-          return absl::OkStatus();
-        });
+    absl::Status read;
+    if (const std::optional<NetnsRecords>& records =
+            visit.node().snapshot.records;
+        records.has_value() && records->contains(visit.inode()) &&
+        records->at(visit.inode()).has_time_wait) {
+      time_wait = records->at(visit.inode()).time_wait;
+    } else {
+      read = sockstat_.Read(
+          visit.inode(), [&](size_t, absl::string_view text) -> absl::Status {
+            time_wait = bpf::ParseSockstatTimeWait(text);
+            if (!time_wait) {
+              return absl::DataLossError(
+                  "no TCP \"tw\" field in /proc/net/sockstat");
+            }
+            return absl::OkStatus();
+          });
+      if (read.ok()) read = shared_.AnchorOnce(visit.inode());
+    }
     absl::MutexLock lock(&mutex_);
     seeded_this_scrape_.insert(visit.inode());
     if (time_wait) time_wait_[visit.inode()] = *time_wait;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "bpf/walk_records.h"
 
+ABSL_DECLARE_FLAG(bool, collector_bpf);
 ABSL_DECLARE_FLAG(bool, collector_bpf_histogram_netns);
 
 namespace tcpq {
@@ -22,6 +23,10 @@ namespace tcpq {
 SharedBpf& SharedBpf::Get() {
   static SharedBpf* shared = new SharedBpf();
   return *shared;
+}
+
+SharedBpf* SharedBpf::GetIfOn() {
+  return absl::GetFlag(FLAGS_collector_bpf) ? &Get() : nullptr;
 }
 
 SharedBpf::SharedBpf() {
@@ -84,9 +89,7 @@ absl::Status SharedBpf::SeedOnce(uint64_t inode) {
 }
 
 absl::Status SharedBpf::AnchorOnce(uint64_t inode) {
-  if (programs_ == nullptr || !programs_->can_read_mibs()) {
-    return absl::OkStatus();
-  }
+  if (!CanReadNetns()) return absl::OkStatus();
   {
     absl::MutexLock lock(&mutex_);
     if (anchors_.contains(inode)) return absl::OkStatus();
@@ -107,21 +110,23 @@ absl::Status SharedBpf::AnchorOnce(uint64_t inode) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<MibSnapshot> SharedBpf::ReadMibs() {
-  MibSnapshot snapshot;
-  bpf::RecordReader<tcpq_mib_record> reader;
-  absl::Status read = programs_->ReadMibs([&](std::span<const uint8_t> chunk) {
-    reader.Feed(chunk, [&](const tcpq_mib_record& record) {
+absl::Status SharedBpf::ReadNetns(NodeSnapshot& snapshot) {
+  if (snapshot.records.has_value() || !CanReadNetns()) return absl::OkStatus();
+  NetnsRecords records;
+  bpf::RecordReader<tcpq_netns_record> reader;
+  absl::Status read = programs_->ReadNetns([&](std::span<const uint8_t> chunk) {
+    reader.Feed(chunk, [&](const tcpq_netns_record& record) {
       // A CPU's copy that could not be read leaves the namespace to its
       // /proc files.
       if (record.cpus == static_cast<uint32_t>(programs_->possible_cpus())) {
-        snapshot[record.netns] = record;
+        records[record.netns] = record;
       }
     });
   });
   if (read.ok()) read = reader.Finish();
   if (!read.ok()) return read;
-  return snapshot;
+  snapshot.records = std::move(records);
+  return absl::OkStatus();
 }
 
 void SharedBpf::Retain(const std::vector<procfs::Netns>& namespaces) {

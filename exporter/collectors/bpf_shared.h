@@ -26,6 +26,8 @@ class SharedBpf {
   // Loads the programs on first use, with the options of the bpf
   // collector's flags and test environment (see bpf_collector.cc).
   static SharedBpf& Get();
+  // Get(), or null with --no-collector.bpf (which must not load BPF).
+  static SharedBpf* GetIfOn();
 
   bpf::Programs* programs() const { return programs_.get(); }  // null: off
   // Why BPF is off ("BPF is off: <libbpf's reason>").
@@ -35,14 +37,20 @@ class SharedBpf {
   // is in (an iter/tcp walk), unless done already; `inode` names it. Any
   // number of callers, concurrently for different namespaces.
   absl::Status SeedOnce(uint64_t inode);
+  // Whether read_netns is attached: a collector that read a namespace's
+  // files may read it from its tcpq_netns_record from the next scrape on.
+  bool CanReadNetns() const {
+    return programs_ != nullptr && programs_->can_read_netns();
+  }
   // Keeps a socket in the namespace the calling thread is in, with the
-  // storage that makes read_mibs report that namespace, unless one is kept
+  // storage that makes read_netns report that namespace, unless one is kept
   // already; `inode` names it. Like SeedOnce, concurrently for different
   // namespaces. The socket holds the namespace until Retain drops it.
   absl::Status AnchorOnce(uint64_t inode);
-  // One read_mibs pass: the MIBs of every anchored namespace, complete
-  // records only. Not while the programs cannot read them (can_read_mibs).
-  absl::StatusOr<MibSnapshot> ReadMibs();
+  // For Collector::ReadAllNamespaces: one read_netns pass into
+  // `snapshot.records` (complete records of every anchored namespace),
+  // unless done already this scrape or CanReadNetns() is false.
+  absl::Status ReadNetns(NodeSnapshot& snapshot);
   // Forgets the namespaces not in `namespaces` (a scrape's): one seen again
   // is seeded again, which is harmless (the walk skips counted sockets), and
   // an inode number reused by a new namespace gets its walk. Their anchors

@@ -4,16 +4,12 @@
 #include <utility>
 #include <vector>
 
-#include "absl/flags/declare.h"
-#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "bpf/mib_fields.h"
 #include "bpf/walk_records.h"
 #include "exporter/collectors/bpf_shared.h"
 #include "exporter/log.h"
 #include "procfs/metric_name.h"
-
-ABSL_DECLARE_FLAG(bool, collector_bpf);
 
 namespace tcpq {
 namespace {
@@ -30,19 +26,16 @@ MibCollector::MibCollector(MibSource source)
              kMaxMibText) {}
 
 absl::Status MibCollector::ReadAllNamespaces(NodeSnapshot& snapshot) {
-  if (snapshot.mibs.has_value() || !UseBpf()) return absl::OkStatus();
-  absl::StatusOr<MibSnapshot> mibs = SharedBpf::Get().ReadMibs();
-  if (!mibs.ok()) return mibs.status();
-  snapshot.mibs = *std::move(mibs);
-  return absl::OkStatus();
+  return UseBpf() ? SharedBpf::Get().ReadNetns(snapshot) : absl::OkStatus();
 }
 
 absl::Status MibCollector::CollectNamespace(NamespaceVisit& visit,
                                             MetricSet& out) {
-  if (const std::optional<MibSnapshot>& mibs = visit.node().snapshot.mibs;
-      mibs.has_value()) {
-    const auto it = mibs->find(visit.inode());
-    if (it != mibs->end() && UseBpf() &&
+  if (const std::optional<NetnsRecords>& records =
+          visit.node().snapshot.records;
+      records.has_value()) {
+    const auto it = records->find(visit.inode());
+    if (it != records->end() && UseBpf() &&
         CollectFromRecord(visit, it->second, out)) {
       return absl::OkStatus();
     }
@@ -75,7 +68,7 @@ absl::Status MibCollector::CollectNamespace(NamespaceVisit& visit,
 }
 
 bool MibCollector::CollectFromRecord(const NamespaceVisit& visit,
-                                     const tcpq_mib_record& record,
+                                     const tcpq_netns_record& record,
                                      MetricSet& out) {
   const std::span<const __u64> entries = source_.bpf_mib == bpf::kTcpMibPrefix
                                              ? bpf::TcpMibEntries(record)
@@ -114,13 +107,12 @@ bool MibCollector::UseBpf() {
 }
 
 void MibCollector::ResolveBpfFields(const procfs::MibSection& section) {
-  const bpf::Programs* programs = absl::GetFlag(FLAGS_collector_bpf)
-                                      ? SharedBpf::Get().programs()
-                                      : nullptr;
-  if (programs == nullptr || !programs->can_read_mibs()) {
-    bpf_fields_ = absl::FailedPreconditionError("read_mibs is off");
+  const SharedBpf* shared = SharedBpf::GetIfOn();
+  if (shared == nullptr || !shared->CanReadNetns()) {
+    bpf_fields_ = absl::FailedPreconditionError("read_netns is off");
     return;
   }
+  const bpf::Programs* programs = shared->programs();
   std::vector<BpfField> fields;
   for (const auto& [field, value] : section.fields) {
     const FieldMetric* metric = MetricFor(field);

@@ -4,7 +4,7 @@
 // kernel MIB file (/proc/net/netstat TcpExt, /proc/net/snmp Tcp), read in
 // every namespace and exported field by field as a table says. With the bpf
 // collector on, a namespace read once is read again from the kernel's
-// per-CPU counters (read_mibs, one pass for every namespace per scrape)
+// per-CPU counters (read_netns, one pass for every namespace per scrape)
 // instead of its files: the same numbers without formatting and parsing
 // 150 of them as text per namespace.
 
@@ -34,7 +34,7 @@ struct MibSource {
   const char* file;     // "netstat": /proc/thread-self/net/netstat
   const char* section;  // "TcpExt"
   const char* prefix;   // "tcpq_netstat_"
-  // Which MIB of tcpq_mib_record the section prints: bpf::kTcpMibPrefix or
+  // Which MIB of tcpq_netns_record the section prints: bpf::kTcpMibPrefix or
   // bpf::kLinuxMibPrefix.
   absl::string_view bpf_mib;
   std::span<const MibField> fields;
@@ -60,7 +60,7 @@ class MibCollector : public Collector {
     bool is_counter;
   };
   // An exported field and its entry in the section's MIB of a
-  // tcpq_mib_record.
+  // tcpq_netns_record.
   struct BpfField {
     const FieldMetric* metric;
     int index;
@@ -79,10 +79,10 @@ class MibCollector : public Collector {
   // from BPF. Once: the kernel prints the same fields in every namespace.
   void ResolveBpfFields(const procfs::MibSection& section)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Exports the namespace's fields from its tcpq_mib_record; false when the
+  // Exports the namespace's fields from its tcpq_netns_record; false when the
   // record lacks one of them.
   bool CollectFromRecord(const NamespaceVisit& visit,
-                         const tcpq_mib_record& record, MetricSet& out);
+                         const tcpq_netns_record& record, MetricSet& out);
   void Export(const FieldMetric& metric, const Labels& labels, double value,
               MetricSet& out) const;
 

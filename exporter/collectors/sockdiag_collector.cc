@@ -10,8 +10,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/flags/declare.h"
-#include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -21,8 +19,6 @@
 #include "exporter/socket_walk.h"
 #include "exporter/workload.h"
 #include "procfs/socket_owner.h"
-
-ABSL_DECLARE_FLAG(bool, collector_bpf);
 
 namespace tcpq {
 namespace {
@@ -62,16 +58,16 @@ class SockdiagCollector : public Collector {
   // the BPF programs' listening sockets, vouched for in the namespaces seeded
   // before the pass (whose older listeners the seeding walk marked).
   absl::Status ReadAllNamespaces(NodeSnapshot& snapshot) override {
-    if (snapshot.listeners.has_value() || !absl::GetFlag(FLAGS_collector_bpf)) {
+    SharedBpf* shared = SharedBpf::GetIfOn();
+    if (snapshot.listeners.has_value() || shared == nullptr) {
       return absl::OkStatus();
     }
-    SharedBpf& shared = SharedBpf::Get();
-    bpf::Programs* programs = shared.programs();
+    bpf::Programs* programs = shared->programs();
     if (programs == nullptr || !programs->can_read_listeners()) {
       return absl::OkStatus();
     }
     ListenerSnapshot listeners;
-    listeners.covered = shared.Seeded();  // before the pass
+    listeners.covered = shared->Seeded();  // before the pass
     std::vector<tcpq_listener_record> records;
     bpf::RecordReader<tcpq_listener_record> reader;
     absl::Status read =

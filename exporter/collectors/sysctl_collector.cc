@@ -1,5 +1,7 @@
 // sysctl: the settings that size and guard the SYN and accept queues, per
-// network namespace.
+// network namespace (TCPQ_SYSCTL_LIST): read from /proc/sys/net in a
+// namespace's first scrape, then, with the bpf collector on, from the
+// namespace's struct net in the scrape's BPF pass (read_netns).
 
 #include <array>
 #include <cstdint>
@@ -16,7 +18,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
+#include "bpf/tcpq.h"
 #include "exporter/collector_registry.h"
+#include "exporter/collectors/bpf_shared.h"
 #include "procfs/namespace_files.h"
 
 namespace tcpq {
@@ -28,23 +32,15 @@ struct Sysctl {
 };
 
 constexpr Sysctl kSysctls[] = {
-    {"net.core.somaxconn",
-     "Upper bound of every listener's accept queue (listen() backlog is capped "
-     "to it)."},
-    {"net.ipv4.tcp_max_syn_backlog",
-     "Bound of half-open connections (SYN queue) per listener."},
-    {"net.ipv4.tcp_syncookies",
-     "0 off, 1 send SYN cookies when the SYN queue overflows, 2 always."},
-    {"net.ipv4.tcp_abort_on_overflow",
-     "1: reset connections when the accept queue is full, instead of dropping "
-     "the ACK."},
-    {"net.ipv4.tcp_synack_retries",
-     "SYN-ACK retransmits before a half-open connection is dropped."},
-    {"net.ipv4.tcp_syn_retries",
-     "SYN retransmits of connect() before it fails."},
+#define TCPQ_SYSCTL_ENTRY(id, name, member, help) {name, help},
+    TCPQ_SYSCTL_LIST(TCPQ_SYSCTL_ENTRY)
+#undef TCPQ_SYSCTL_ENTRY
 };
 
 constexpr size_t kSysctlCount = std::size(kSysctls);
+static_assert(kSysctlCount == TCPQ_SYSCTLS);
+// tcpq_netns_record::sysctls_read when every sysctl was read.
+constexpr unsigned kAllSysctlsRead = (1u << kSysctlCount) - 1;
 
 // What each sysctl's file, metric and help text are called, derived once from
 // kSysctls rather than on every scrape of every namespace.
@@ -82,21 +78,37 @@ std::vector<std::string> SysctlPaths() {
 
 class SysctlCollector : public Collector {
  public:
+  absl::Status ReadAllNamespaces(NodeSnapshot& snapshot) override {
+    SharedBpf* shared = SharedBpf::GetIfOn();
+    return shared == nullptr ? absl::OkStatus() : shared->ReadNetns(snapshot);
+  }
+
   absl::Status CollectNamespace(NamespaceVisit& visit,
                                 MetricSet& out) override {
     // Parsed whole before any is added: nothing partial per namespace.
     std::array<std::optional<int64_t>, kSysctlCount> values;
-    absl::Status read = files_.Read(
-        visit.inode(), [&](size_t i, absl::string_view text) -> absl::Status {
-          int64_t value;
-          if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &value)) {
-            return absl::DataLossError(
-                absl::StrCat(Strings()[i].path, ": not an integer"));
-          }
-          values[i] = value;
-          return absl::OkStatus();
-        });
-    if (!read.ok()) return read;
+    if (const tcpq_netns_record* record = RecordOf(visit)) {
+      for (size_t i = 0; i < kSysctlCount; ++i) values[i] = record->sysctls[i];
+    } else {
+      absl::Status read = files_.Read(
+          visit.inode(), [&](size_t i, absl::string_view text) -> absl::Status {
+            int64_t value;
+            if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &value)) {
+              return absl::DataLossError(
+                  absl::StrCat(Strings()[i].path, ": not an integer"));
+            }
+            values[i] = value;
+            return absl::OkStatus();
+          });
+      if (!read.ok()) return read;
+      // From the next scrape on, the namespace is read from BPF.
+      if (SharedBpf* shared = SharedBpf::GetIfOn()) {
+        if (absl::Status anchored = shared->AnchorOnce(visit.inode());
+            !anchored.ok()) {
+          return anchored;
+        }
+      }
+    }
     const Labels labels = {{"netns", visit.label()}};
     for (size_t i = 0; i < kSysctlCount; ++i) {
       if (!values[i].has_value()) continue;
@@ -112,6 +124,17 @@ class SysctlCollector : public Collector {
   }
 
  private:
+  // The namespace's record of this scrape's BPF pass, when it has every
+  // sysctl.
+  static const tcpq_netns_record* RecordOf(const NamespaceVisit& visit) {
+    const std::optional<NetnsRecords>& records = visit.node().snapshot.records;
+    if (!records.has_value()) return nullptr;
+    const auto it = records->find(visit.inode());
+    return it != records->end() && it->second.sysctls_read == kAllSysctlsRead
+               ? &it->second
+               : nullptr;
+  }
+
   procfs::NamespaceFiles files_{SysctlPaths(), kMaxSysctlText};
 };
 

@@ -149,42 +149,61 @@ class ListenerTest(unittest.TestCase):
             for p in workloads:
                 stop_workload(p)
 
-    def test_mibs_read_from_bpf_are_what_the_files_say(self):
+    def test_namespace_files_read_from_bpf_are_what_the_files_say(self):
         """From a namespace's second scrape on (the first reads its files and
-        anchors it), its Tcp and TcpExt counters come from one BPF pass over
-        every namespace's per-CPU MIBs, not its /proc/net/snmp and netstat.
-        Every TcpExt field (--collector.netstat.fields=.*, so also the ones
-        the kernel names unlike their entries: TW, PAWSActive, ...) must be
+        anchors it), its Tcp and TcpExt counters, queue sysctls and TIME_WAIT
+        count come from one BPF pass over every namespace's struct net, not
+        its /proc/net/snmp, netstat, sockstat and /proc/sys/net files. Every
+        TcpExt field (--collector.netstat.fields=.*, so also the ones the
+        kernel names unlike their entries: TW, PAWSActive, ...) must be
         exactly what an exporter with BPF off reads from the files, after
         traffic that moved many of them, and what the files say."""
         port = free_port()
         everything = "--collector.netstat.fields=.*"
+        sysctls = {"net.core.somaxconn": 77, "net.ipv4.tcp_max_syn_backlog": 333,
+                   "net.ipv4.tcp_syncookies": 2, "net.ipv4.tcp_abort_on_overflow": 1,
+                   "net.ipv4.tcp_synack_retries": 3, "net.ipv4.tcp_syn_retries": 4}
+        # Three connections the client closes first: three TIME_WAIT sockets.
+        time_wait = ("import socket\n"
+                     f"l = socket.create_server(('127.0.0.1', {port + 2}))\n"
+                     "for _ in range(3):\n"
+                     f"    c = socket.create_connection(('127.0.0.1', {port + 2}))\n"
+                     "    s, _ = l.accept(); c.close(); s.recv(1); s.close()\n")
 
-        def mibs(samples, inode):
-            return sorted((name, value) for (name, labels), value in samples.items()
-                          if name.startswith(("tcpq_netstat_", "tcpq_snmp_"))
-                          and dict(labels).get("netns") == inode)
+        def state(samples, inode):
+            return sorted((name, sorted(labels), value)
+                          for (name, labels), value in samples.items()
+                          if dict(labels).get("netns") == inode and (
+                              name.startswith(("tcpq_netstat_", "tcpq_snmp_", "tcpq_sysctl_"))
+                              or (name == "tcpq_sockets"
+                                  and dict(labels)["state"] == "time_wait")))
+        # What an exporter with BPF off has too: not tcpq_sockets.
+        def files_state(samples, inode):
+            return [s for s in state(samples, inode) if s[0] != "tcpq_sockets"]
         with Netns("mibs") as ns, Exporter(everything) as bpf, \
                 Exporter(everything, "--no-collector.bpf") as files:
             first = bpf.scrape()  # reads the files, anchors the namespace
+            ns.run("sysctl", "-qw", *(f"{k}={v}" for k, v in sysctls.items()))
             ns.workload("overflow", "--port", port, "--backlog", 2, "--connects", 20)
             stop_workload(ns.workload("churn", "--port", port + 1))
+            ns.run("python3", "-c", time_wait)
             for _ in range(20):
                 before = bpf.scrape()
                 read = files.scrape()
                 after = bpf.scrape()
-                if mibs(before, ns.inode) == mibs(after, ns.inode):
+                if state(before, ns.inode) == state(after, ns.inode):
                     break
             else:
                 self.fail("the namespace's counters kept changing during every scrape")
-            self.assertGreaterEqual(one(after, "tcpq_netns_mibs_from_bpf"), 1)
-            self.assertEqual(one(read, "tcpq_netns_mibs_from_bpf"), 0)
-            ours = mibs(after, ns.inode)
-            self.assertEqual(ours, mibs(read, ns.inode))
-            self.assertEqual([name for name, _ in ours],
-                             [name for name, _ in mibs(first, ns.inode)])
+            self.assertGreaterEqual(one(after, "tcpq_netns_read_from_bpf"), 1)
+            self.assertEqual(one(read, "tcpq_netns_read_from_bpf"), 0)
+            ours = files_state(after, ns.inode)
+            self.assertEqual(ours, files_state(read, ns.inode))
+            self.assertEqual([name for name, _, _ in state(after, ns.inode)],
+                             [name for name, _, _ in state(first, ns.inode)])
             tcp_ext = ns.run("cat", "/proc/net/netstat").splitlines()[0].split()[1:]
-            self.assertEqual(len(ours), len(tcp_ext) + 10)  # + the Tcp fields
+            # + the 10 Tcp fields and the sysctls
+            self.assertEqual(len(ours), len(tcp_ext) + 10 + len(sysctls))
             # And what they agree on is what the namespace's files say.
             for field, metric in (("ListenOverflows", "listen_overflows"),
                                   ("ListenDrops", "listen_drops"),
@@ -202,6 +221,15 @@ class ListenerTest(unittest.TestCase):
                                   ("CurrEstab", "tcpq_snmp_curr_estab")):
                 self.assertEqual(one(after, metric, netns=ns.inode), kernel[field], field)
             self.assertGreater(kernel["ActiveOpens"], 20)
+            for name, value in sysctls.items():
+                self.assertEqual(one(after, "tcpq_sysctl_" + name.replace(".", "_"),
+                                     netns=ns.inode), value, name)
+            # TIME_WAIT, which only the bpf collector exports: sockstat's tw.
+            tcp = ns.run("cat", "/proc/net/sockstat").split("TCP:")[1].split("\n")[0].split()
+            tw = float(dict(zip(tcp[::2], tcp[1::2]))["tw"])
+            self.assertGreaterEqual(tw, 3)
+            self.assertEqual(one(after, "tcpq_sockets", netns=ns.inode, state="time_wait"), tw)
+            self.assertEqual(one(first, "tcpq_sockets", netns=ns.inode, state="time_wait"), 0)
 
     def test_sysctls_are_per_namespace(self):
         with Netns("sys") as ns, Exporter() as exporter:
