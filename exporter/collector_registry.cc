@@ -214,8 +214,8 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
     listeners_covered +=
         snapshot.listeners.has_value() &&
         snapshot.listeners->covered.contains(ns.identity.inode);
-    records_covered +=
-        snapshot.records.has_value() && snapshot.records->contains(ns.identity.inode);
+    records_covered += snapshot.records.has_value() &&
+                       snapshot.records->contains(ns.identity.inode);
   }
   out.Gauge("tcpq_netns_listeners_from_bpf",
             "Namespaces of this scrape whose listeners were read in one pass "
@@ -224,11 +224,11 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape() {
             "off).",
             {}, listeners_covered);
   out.Gauge("tcpq_netns_read_from_bpf",
-            "Namespaces of this scrape whose TCP MIBs (the netstat and snmp "
-            "collectors' counters) were read in one pass over the BPF "
-            "programs' per-namespace sockets; the others each had "
-            "/proc/net/netstat and /proc/net/snmp read (namespaces seen for "
-            "the first time, or BPF off).",
+            "Namespaces of this scrape whose TCP counters, sysctls and "
+            "TIME_WAIT count (netstat, snmp, sysctl, bpf) were read in one "
+            "BPF pass over every namespace's struct net; the others each had "
+            "their /proc files read (namespaces seen for the first time, or "
+            "BPF off).",
             {}, records_covered);
   const NodeContext node{discovery_.procfs, kubelet_, snapshot};
   Statuses statuses;
