@@ -405,7 +405,7 @@ absl::Status Programs::AnchorNamespace(int socket_fd) {
 
 absl::Status Programs::ReadNetns(
     absl::FunctionRef<void(std::span<const uint8_t>)> chunk) {
-  // The kernel fills at most 8 pages per read(): 14 records.
+  // The kernel fills at most 8 pages per read(): 13 records of 2,376 bytes.
   std::vector<uint8_t> buffer(64 * 1024);
   return WalkSockets(TCPQ_HOOK_NETNS, buffer, chunk).status();
 }
