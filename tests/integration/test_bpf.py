@@ -373,12 +373,17 @@ class BpfTest(unittest.TestCase):
             self.assertEqual(buckets[0.25], 2 * k)
             self.assertGreaterEqual(total, 2 * k * 0.2)
             self.assertLess(total, 2 * k * 0.25)
-            # Every state left, as many times as sockets left it.
+            # Every state left, as many times as sockets left it. (Should one
+            # be missing, the map failures say whether an insert into a
+            # map without preallocation failed, e.g. in softirq.)
+            failures = {labels["map"]: value for labels, value in
+                        select(samples, "tcpq_bpf_map_update_failures_total") if value}
             for state, times in (("syn_sent", k), ("syn_recv", k), ("fin_wait1", k),
                                  ("fin_wait2", k), ("close_wait", k), ("last_ack", k),
                                  ("listen", 1)):
                 self.assertEqual(hist(samples, "tcpq_state_duration_seconds",
-                                      netns=ns.inode, state=state)[0], times, state)
+                                      netns=ns.inode, state=state)[0], times,
+                                 f"{state}; map update failures: {failures}")
             count, total, buckets = hist(samples, "tcpq_connect_duration_seconds",
                                          netns=ns.inode)
             self.assertEqual(count, k)
