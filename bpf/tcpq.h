@@ -31,7 +31,8 @@
  * iter_sk_storage_walk and iter_sk_storage_connections walk the socket
  * storage of every namespace (the sockets collector, GET /connections);
  * iter_sk_storage_listeners reads every namespace's listening sockets, and
- * iter_sk_storage_netns the TCP MIBs of every namespace the exporter reads.
+ * iter_sk_storage_netns what the files of every namespace the exporter
+ * reads print (TCP MIBs, sysctls, TIME_WAIT count), from its struct net.
  * kind: TRACEPOINT (a tp_btf program with a raw_tp twin) or ITER. */
 #define TCPQ_HOOK_LIST(X)                                   \
   X(SET_STATE, "inet_sock_set_state", TRACEPOINT)           \
