@@ -29,6 +29,13 @@ absl::StatusOr<std::vector<procfs::InetDiagSocket>> NamespaceVisit::DumpTcp(
   return dumped;
 }
 
+const tcpq_netns_record* NamespaceVisit::Record() const {
+  const std::optional<NetnsRecords>& records = node_.snapshot.records;
+  if (!records.has_value()) return nullptr;
+  const auto it = records->find(inode());
+  return it == records->end() ? nullptr : &it->second;
+}
+
 const absl::StatusOr<procfs::Listeners>& NamespaceVisit::Listeners() {
   if (listeners_.has_value()) return *listeners_;
   if (const std::optional<ListenerSnapshot>& all = node_.snapshot.listeners;

@@ -90,6 +90,9 @@ class NamespaceVisit {
   // dump per visit (which skips the established hash but scans the host-wide
   // listening hash).
   const absl::StatusOr<procfs::Listeners>& Listeners();
+  // This namespace's record of the scrape's BPF pass (NodeSnapshot::records),
+  // or null: its files are read instead.
+  const tcpq_netns_record* Record() const;
 
  private:
   const procfs::Netns& netns_;

@@ -102,11 +102,9 @@ class BpfCollector : public Collector {
     }
     std::optional<uint64_t> time_wait;
     absl::Status read;
-    if (const std::optional<NetnsRecords>& records =
-            visit.node().snapshot.records;
-        records.has_value() && records->contains(visit.inode()) &&
-        records->at(visit.inode()).has_time_wait) {
-      time_wait = records->at(visit.inode()).time_wait;
+    if (const tcpq_netns_record* record = visit.Record();
+        record != nullptr && record->has_time_wait) {
+      time_wait = record->time_wait;
     } else {
       read = sockstat_.Read(
           visit.inode(), [&](size_t, absl::string_view text) -> absl::Status {

@@ -97,9 +97,9 @@ absl::Status SharedBpf::AnchorOnce(uint64_t inode) {
   // A UDP socket that is never bound: no TCP count, no table, no port.
   UniqueFd anchor(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!anchor.valid()) {
-    return absl::UnavailableError(absl::StrCat(
-        "opening a socket to read the namespace's MIBs through BPF: ",
-        std::strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("opening a socket to read the namespace through BPF: ",
+                     std::strerror(errno)));
   }
   if (absl::Status anchored = programs_->AnchorNamespace(anchor.get());
       !anchored.ok()) {

@@ -26,19 +26,15 @@ MibCollector::MibCollector(MibSource source)
              kMaxMibText) {}
 
 absl::Status MibCollector::ReadAllNamespaces(NodeSnapshot& snapshot) {
-  return UseBpf() ? SharedBpf::Get().ReadNetns(snapshot) : absl::OkStatus();
+  return BpfFields() != nullptr ? SharedBpf::Get().ReadNetns(snapshot)
+                                : absl::OkStatus();
 }
 
 absl::Status MibCollector::CollectNamespace(NamespaceVisit& visit,
                                             MetricSet& out) {
-  if (const std::optional<NetnsRecords>& records =
-          visit.node().snapshot.records;
-      records.has_value()) {
-    const auto it = records->find(visit.inode());
-    if (it != records->end() && UseBpf() &&
-        CollectFromRecord(visit, it->second, out)) {
-      return absl::OkStatus();
-    }
+  if (const tcpq_netns_record* record = visit.Record();
+      record != nullptr && CollectFromRecord(visit, *record, out)) {
+    return absl::OkStatus();
   }
   absl::StatusOr<procfs::MibSection> section;
   absl::Status read = files_.Read(
@@ -63,8 +59,8 @@ absl::Status MibCollector::CollectNamespace(NamespaceVisit& visit,
     Export(*metric, labels, value, out);
   }
   // From the next scrape on, the namespace is read from BPF.
-  return UseBpf() ? SharedBpf::Get().AnchorOnce(visit.inode())
-                  : absl::OkStatus();
+  return BpfFields() != nullptr ? SharedBpf::Get().AnchorOnce(visit.inode())
+                                : absl::OkStatus();
 }
 
 bool MibCollector::CollectFromRecord(const NamespaceVisit& visit,
@@ -73,11 +69,8 @@ bool MibCollector::CollectFromRecord(const NamespaceVisit& visit,
   const std::span<const __u64> entries = source_.bpf_mib == bpf::kTcpMibPrefix
                                              ? bpf::TcpMibEntries(record)
                                              : bpf::LinuxMibEntries(record);
-  const std::vector<BpfField>* fields;
-  {
-    absl::MutexLock lock(&mutex_);
-    fields = &**bpf_fields_;  // UseBpf(): resolved, fixed from now on
-  }
+  const std::vector<BpfField>* fields = BpfFields();
+  if (fields == nullptr) return false;
   for (const BpfField& field : *fields) {
     if (static_cast<size_t>(field.index) >= entries.size()) return false;
   }
@@ -101,9 +94,11 @@ void MibCollector::Export(const FieldMetric& metric, const Labels& labels,
   }
 }
 
-bool MibCollector::UseBpf() {
+const std::vector<MibCollector::BpfField>* MibCollector::BpfFields() {
   absl::MutexLock lock(&mutex_);
-  return bpf_fields_.has_value() && bpf_fields_->ok();
+  // Once resolved, fixed: the pointer stays valid without the lock.
+  return bpf_fields_.has_value() && bpf_fields_->ok() ? &**bpf_fields_
+                                                      : nullptr;
 }
 
 void MibCollector::ResolveBpfFields(const procfs::MibSection& section) {

@@ -70,17 +70,18 @@ class MibCollector : public Collector {
   // name (the kernel has a fixed set), not per namespace per scrape.
   const FieldMetric* MetricFor(const std::string& field)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Whether namespaces may be read from BPF: the bpf collector is on, the
-  // programs read MIBs, and every exported field has its entry (known from
-  // the first namespace read from its file).
-  bool UseBpf();
+  // The fields to read from a namespace's record, or null while namespaces
+  // may not be read from BPF: the bpf collector is off, read_netns is not
+  // attached, or an exported field has no entry (known from the first
+  // namespace read from its file).
+  const std::vector<BpfField>* BpfFields();
   // From the section as a namespace's file printed it: the exported fields
   // in the file's order with their entries, or why they cannot be read
   // from BPF. Once: the kernel prints the same fields in every namespace.
   void ResolveBpfFields(const procfs::MibSection& section)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Exports the namespace's fields from its tcpq_netns_record; false when the
-  // record lacks one of them.
+  // Exports the namespace's fields from its tcpq_netns_record; false when
+  // they may not be read from BPF or the record lacks one of them.
   bool CollectFromRecord(const NamespaceVisit& visit,
                          const tcpq_netns_record& record, MetricSet& out);
   void Export(const FieldMetric& metric, const Labels& labels, double value,

@@ -87,7 +87,8 @@ class SysctlCollector : public Collector {
                                 MetricSet& out) override {
     // Parsed whole before any is added: nothing partial per namespace.
     std::array<std::optional<int64_t>, kSysctlCount> values;
-    if (const tcpq_netns_record* record = RecordOf(visit)) {
+    if (const tcpq_netns_record* record = visit.Record();
+        record != nullptr && record->sysctls_read == kAllSysctlsRead) {
       for (size_t i = 0; i < kSysctlCount; ++i) values[i] = record->sysctls[i];
     } else {
       absl::Status read = files_.Read(
@@ -124,17 +125,6 @@ class SysctlCollector : public Collector {
   }
 
  private:
-  // The namespace's record of this scrape's BPF pass, when it has every
-  // sysctl.
-  static const tcpq_netns_record* RecordOf(const NamespaceVisit& visit) {
-    const std::optional<NetnsRecords>& records = visit.node().snapshot.records;
-    if (!records.has_value()) return nullptr;
-    const auto it = records->find(visit.inode());
-    return it != records->end() && it->second.sysctls_read == kAllSysctlsRead
-               ? &it->second
-               : nullptr;
-  }
-
   procfs::NamespaceFiles files_{SysctlPaths(), kMaxSysctlText};
 };
 
