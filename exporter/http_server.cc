@@ -18,6 +18,7 @@
 #include "build_info.h"
 #include "exporter/exposition.h"
 #include "exporter/log.h"
+#include "exporter/scrape_text.h"
 #include "procfs/unique_fd.h"
 
 // CMake sets it from the civetweb it links (CMakeLists.txt).
@@ -56,12 +57,12 @@ void Reply(mg_connection* conn, int status, absl::string_view content_type,
 }
 
 // A HEAD reply whose length is not known without producing the body.
-void ReplyHead(mg_connection* conn, int status,
-               absl::string_view content_type) {
+void ReplyHead(mg_connection* conn, int status, absl::string_view content_type,
+               absl::string_view extra_headers) {
   const std::string headers = absl::StrCat(
       "HTTP/1.1 ", status, " ", mg_get_response_code_text(conn, status),
-      "\r\nContent-Type: ", content_type,
-      "\r\nCache-Control: no-store\r\n\r\n");
+      "\r\nContent-Type: ", content_type, "\r\nCache-Control: no-store\r\n",
+      extra_headers, "\r\n");
   mg_write(conn, headers.data(), headers.size());
 }
 
@@ -250,6 +251,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   // error through mg_start2's error text instead.
   callbacks.log_message = [](const mg_connection*, const char*) { return 1; };
   if (tls) callbacks.init_ssl = &HttpServer::InitSsl;
+
   mg_init_data init{&callbacks, server.get(), civet_options};
   char error_text[256] = "";
   unsigned error_code = 0;
@@ -371,10 +373,14 @@ int HttpServer::Handle(mg_connection* conn) {
 
 int HttpServer::Telemetry(mg_connection* conn) {
   constexpr char kType[] = "text/plain; version=0.0.4; charset=utf-8";
+  constexpr char kGzipHeaders[] =
+      "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n";
+  constexpr char kIdentityHeaders[] = "Vary: Accept-Encoding\r\n";
+  const bool gzip = AcceptsGzip(mg_get_header(conn, "Accept-Encoding"));
   if (std::strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0) {
     // The headers a GET would get, without collecting: no Content-Length,
     // which only the collection would know.
-    ReplyHead(conn, 200, kType);
+    ReplyHead(conn, 200, kType, gzip ? kGzipHeaders : kIdentityHeaders);
     return 200;
   }
   const int in_flight = telemetry_in_flight_.fetch_add(1) + 1;
@@ -385,8 +391,13 @@ int HttpServer::Telemetry(mg_connection* conn) {
                        " scrapes in flight (--web.max-requests)\n"));
     return 503;
   }
-  const std::shared_ptr<const std::string> text = scrapes_.Get();
-  Reply(conn, 200, kType, *text);
+  const std::shared_ptr<const ScrapeText> scrape = scrapes_.Get(gzip);
+  const absl::StatusOr<std::string>* encoded = gzip ? &scrape->Gzip() : nullptr;
+  if (encoded != nullptr && encoded->ok()) {
+    Reply(conn, 200, kType, **encoded, kGzipHeaders);
+  } else {
+    Reply(conn, 200, kType, scrape->text(), kIdentityHeaders);
+  }
   telemetry_in_flight_.fetch_sub(1);
   return 200;
 }

@@ -2,30 +2,36 @@
 
 namespace tcpq {
 
-std::shared_ptr<const std::string> ScrapeCoalescer::Get() {
-  absl::MutexLock lock(&mu_);
-  // The running scrape if there is one, else the next, which this starts.
-  const uint64_t target = generation_ + 1;
-  if (!running_) {
-    running_ = true;
-    thread_.Start([this] { Produce(); });
+std::shared_ptr<const ScrapeText> ScrapeCoalescer::Get(bool gzip) {
+  std::shared_ptr<Batch> batch;
+  {
+    absl::MutexLock lock(&mu_);
+    // The running scrape if there is one, else the next, which this starts.
+    if (running_ == nullptr) {
+      running_ = std::make_shared<Batch>();
+      thread_.Start([this, batch = running_] { Produce(batch); });
+    }
+    batch = running_;
   }
-  ++waiters_;
-  while (generation_ < target) done_.Wait(&mu_);
-  --waiters_;
-  std::shared_ptr<const std::string> text = last_;
-  // An idle exporter holds no old text.
-  if (waiters_ == 0) last_.reset();
-  return text;
+  // One joining after the scrape looked compresses on its own (ScrapeText).
+  if (gzip) batch->gzip.store(true);
+  waiters_.fetch_add(1);
+  batch->done.wait(0);
+  waiters_.fetch_sub(1);
+  return batch->text;
 }
 
-void ScrapeCoalescer::Produce() {
-  auto text = std::make_shared<const std::string>(produce_());
-  absl::MutexLock lock(&mu_);
-  last_ = std::move(text);
-  ++generation_;
-  running_ = false;
-  done_.SignalAll();
+void ScrapeCoalescer::Produce(const std::shared_ptr<Batch>& batch) {
+  batch->text = std::make_shared<const ScrapeText>(produce_());
+  if (batch->gzip.load()) batch->text->Gzip();
+  {
+    absl::MutexLock lock(&mu_);
+    // A request from now on starts the next scrape.
+    running_.reset();
+  }
+  scrapes_.fetch_add(1);
+  batch->done.store(1);
+  batch->done.notify_all();
 }
 
 }  // namespace tcpq

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -8,6 +9,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
+#include "exporter/scrape_text.h"
 #include "procfs/job_thread.h"
 
 namespace tcpq {
@@ -24,32 +26,39 @@ class ScrapeCoalescer {
       : produce_(std::move(produce)) {}
 
   // The text of the scrape running when called, or of the next one; shared,
-  // never copied (a hundred waiters hold one text).
-  std::shared_ptr<const std::string> Get();
+  // never copied (a hundred waiters hold one text). `gzip`: the caller will
+  // want the text's gzip encoding, which the scrape's thread then makes
+  // before it wakes its waiters (once, not on the first waiter woken while
+  // the others wait for it again).
+  std::shared_ptr<const ScrapeText> Get(bool gzip = false);
 
   // How many scrapes ran (each call of `produce`).
-  uint64_t Scrapes() {
-    absl::MutexLock lock(&mu_);
-    return generation_;
-  }
-  int WaitersForTest() {
-    absl::MutexLock lock(&mu_);
-    return waiters_;
-  }
+  uint64_t Scrapes() const { return scrapes_.load(); }
+  int WaitersForTest() const { return waiters_.load(); }
 
  private:
-  // A job of thread_: one scrape, handed to the requests waiting for it.
-  void Produce();
+  // One scrape and the requests waiting for it. They wait on `done` alone,
+  // not on a mutex: when the text is there, all of them wake at once and
+  // write it at once. (Woken from a condition variable, each would take the
+  // mutex again in turn, one context switch after the other: a convoy that
+  // made the last of a hundred scrapers wait milliseconds more.)
+  struct Batch {
+    std::shared_ptr<const ScrapeText> text;  // set before done
+    std::atomic<bool> gzip{false};           // a waiter wants it
+    std::atomic<int> done{0};
+  };
+
+  // A job of thread_: the scrape of `batch`, handed to its requests.
+  void Produce(const std::shared_ptr<Batch>& batch);
 
   absl::AnyInvocable<std::string()> produce_;
   absl::Mutex mu_;
-  absl::CondVar done_;  // generation_ advanced
-  bool running_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // scrapes finished
-  int waiters_ ABSL_GUARDED_BY(mu_) = 0;          // in Get()
-  // The last scrape's text, while a waiter may still want it.
-  std::shared_ptr<const std::string> last_ ABSL_GUARDED_BY(mu_);
-  procfs::JobThread thread_;  // last: its jobs use the members above
+  // The scrape running, which a request joins; null: none runs. Only the
+  // requests hold a finished one: an idle exporter holds no old text.
+  std::shared_ptr<Batch> running_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> scrapes_{0};
+  std::atomic<int> waiters_{0};  // in Get(), joined to a scrape
+  procfs::JobThread thread_;     // last: its jobs use the members above
 };
 
 }  // namespace tcpq

@@ -16,8 +16,8 @@ namespace {
 TEST(ScrapeCoalescerTest, ALoneCallerScrapesEachTime) {
   int calls = 0;
   ScrapeCoalescer scrapes([&] { return absl::StrCat("scrape ", ++calls); });
-  EXPECT_EQ(*scrapes.Get(), "scrape 1");
-  EXPECT_EQ(*scrapes.Get(), "scrape 2");
+  EXPECT_EQ(scrapes.Get()->text(), "scrape 1");
+  EXPECT_EQ(scrapes.Get()->text(), "scrape 2");
   EXPECT_EQ(scrapes.Scrapes(), 2u);
 }
 
@@ -33,13 +33,13 @@ TEST(ScrapeCoalescerTest, CallersDuringAScrapeShareIt) {
     return absl::StrCat("scrape ", calls);
   });
   std::string first;
-  std::thread runner([&] { first = *scrapes.Get(); });
+  std::thread runner([&] { first = scrapes.Get()->text(); });
   started.WaitForNotification();
   constexpr int kWaiters = 8;
   std::vector<std::string> texts(kWaiters);
   std::vector<std::thread> waiters;
   for (int i = 0; i < kWaiters; ++i) {
-    waiters.emplace_back([&, i] { texts[i] = *scrapes.Get(); });
+    waiters.emplace_back([&, i] { texts[i] = scrapes.Get()->text(); });
   }
   // The runner and the waiters, all waiting for scrape 1.
   while (scrapes.WaitersForTest() < kWaiters + 1) {
@@ -53,7 +53,36 @@ TEST(ScrapeCoalescerTest, CallersDuringAScrapeShareIt) {
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(scrapes.Scrapes(), 1u);
   // The next caller scrapes anew.
-  EXPECT_EQ(*scrapes.Get(), "scrape 2");
+  EXPECT_EQ(scrapes.Get()->text(), "scrape 2");
+}
+
+// A waiter that wants gzip has the scrape's thread compress before any
+// waiter wakes: the text every waiter gets is already encoded.
+TEST(ScrapeCoalescerTest, CompressesBeforeWakingWhenAWaiterWantsGzip) {
+  absl::Notification started, release;
+  ScrapeCoalescer scrapes([&] {
+    started.Notify();
+    release.WaitForNotification();
+    return std::string(1000, 'x');
+  });
+  std::shared_ptr<const ScrapeText> plain, gzip;
+  std::thread plain_waiter([&] { plain = scrapes.Get(); });
+  started.WaitForNotification();
+  std::thread gzip_waiter([&] { gzip = scrapes.Get(/*gzip=*/true); });
+  while (scrapes.WaitersForTest() < 2) absl::SleepFor(absl::Milliseconds(1));
+  release.Notify();
+  plain_waiter.join();
+  gzip_waiter.join();
+  ASSERT_EQ(plain, gzip);  // one scrape, one text
+  EXPECT_TRUE(plain->GzipReadyForTest());
+  ASSERT_TRUE(plain->Gzip().ok());
+  EXPECT_LT(plain->Gzip()->size(), 100u);
+}
+
+// Without such a waiter nothing is compressed.
+TEST(ScrapeCoalescerTest, CompressesNothingNobodyAsksFor) {
+  ScrapeCoalescer scrapes([] { return std::string(1000, 'x'); });
+  EXPECT_FALSE(scrapes.Get()->GzipReadyForTest());
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 """The exporter as an SRE meets it: endpoints, flags, exit codes, namespace
 discovery and churn, and an exposition that promtool accepts."""
+import gzip
 import http.client
 import os
 import shutil
@@ -73,9 +74,9 @@ class KeepAliveTest(unittest.TestCase):
     and body in two writes, each kept-alive scrape took ~44 ms instead of
     ~1 ms, the client's delayed ACK."""
 
-    def scrape(self, conn, method="GET"):
+    def scrape(self, conn, method="GET", headers=None):
         start = time.perf_counter()
-        conn.request(method, "/metrics")
+        conn.request(method, "/metrics", headers=headers or {})
         response = conn.getresponse()
         body = response.read()
         elapsed = time.perf_counter() - start
@@ -119,6 +120,43 @@ class KeepAliveTest(unittest.TestCase):
             _, get, body = self.scrape(conn)
             self.assertTrue(body.startswith(b"# HELP tcpq_"), body[:40])
             self.assertEqual(len(body), int(get.getheader("Content-Length")))
+
+
+    def test_gzip_when_asked_the_same_exposition(self):
+        with Exporter("--netns=host") as exporter:
+            conn = http.client.HTTPConnection("127.0.0.1", exporter.port, timeout=10)
+            self.addCleanup(conn.close)
+            gzip_headers = {"Accept-Encoding": "gzip"}  # as Prometheus sends
+            _, head, head_body = self.scrape(conn, "HEAD", gzip_headers)
+            self.assertEqual((head.getheader("Content-Encoding"), head_body), ("gzip", b""))
+            # Both encodings of one collection: concurrent requests share it
+            # (HEAD ran none, so these two start theirs at the same time).
+            replies = [None, None]
+            plain = http.client.HTTPConnection("127.0.0.1", exporter.port, timeout=10)
+            self.addCleanup(plain.close)
+            thread = threading.Thread(
+                target=lambda: replies.__setitem__(1, self.scrape(plain)))
+            thread.start()
+            replies[0] = self.scrape(conn, headers=gzip_headers)
+            thread.join()
+            (_, zipped, zipped_body), (_, identity, body) = replies
+            self.assertEqual(zipped.getheader("Content-Encoding"), "gzip")
+            self.assertEqual(len(zipped_body), int(zipped.getheader("Content-Length")))
+            self.assertIsNone(identity.getheader("Content-Encoding"))
+            for reply in (zipped, identity):
+                self.assertEqual(reply.getheader("Vary"), "Accept-Encoding")
+            text = gzip.decompress(zipped_body)
+            self.assertIn(b"\ntcpq_exporter_build_info{", text)
+            # About a sixth of the bytes.
+            self.assertLess(len(zipped_body) * 4, len(text))
+            # One collection or two (the threads' timing): the same families.
+            families = lambda t: [line for line in t.splitlines() if line.startswith(b"# TYPE")]
+            self.assertEqual(families(text), families(body))
+            self.assertGreater(len(families(text)), 20)
+            # The connection goes on; gzip;q=0 is a refusal.
+            _, refused, refused_body = self.scrape(conn, headers={"Accept-Encoding": "gzip;q=0"})
+            self.assertIsNone(refused.getheader("Content-Encoding"))
+            self.assertTrue(refused_body.startswith(b"# HELP tcpq_"), refused_body[:40])
 
 
 class CommandLineTest(unittest.TestCase):
