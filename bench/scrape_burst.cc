@@ -12,7 +12,8 @@
 // 503 of --web.max-requests is quick and is no scrape), their ratio, and the
 // status codes seen.
 // --gzip sends Accept-Encoding: gzip, and --keep-alive keeps each scraper's
-// connection from round to round (the end of a reply is its Content-Length),
+// connection from round to round (the end of a reply is its Content-Length
+// or its last chunk),
 // as Prometheus does; without it every scrape has a connection of its own
 // that the server closes.
 // --floor also runs every burst against a server in this process that only
@@ -79,9 +80,14 @@ struct Scrape {
   Clock::time_point done;
   std::string reply;  // up to the end of the head, then as much as wanted
   size_t bytes = 0;
-  size_t length = 0;    // head and body, once the head is in
-  bool closed = false;  // by the server
+  size_t length = 0;     // head and body, once the head is in
+  bool chunked = false;  // no length: the end is the last chunk's
+  std::string tail;      // the last bytes read, for that end
+  bool closed = false;   // by the server
 };
+
+// The end of a chunked body (RFC 9112, 7.1): the last chunk, no trailers.
+constexpr char kLastChunk[] = "\r\n0\r\n\r\n";
 
 // Reads what is there; true once the reply is complete: its Content-Length
 // read (kept alive) or the connection closed.
@@ -102,15 +108,22 @@ bool ReadSome(Scrape& s, bool keep_alive, bool keep_reply) {
     if (s.length == 0 || keep_reply) {
       s.reply.append(buffer, static_cast<size_t>(n));
     }
-    if (s.length == 0) {
+    if (s.length == 0 && !s.chunked) {
       const size_t head_end = s.reply.find("\r\n\r\n");
       const size_t field = s.reply.find("\r\nContent-Length: ");
       if (head_end != std::string::npos && field < head_end) {
         s.length = head_end + 4 +
                    std::strtoul(s.reply.c_str() + field + 18, nullptr, 10);
+      } else if (head_end != std::string::npos) {
+        // Go's servers (node_exporter) send gzip chunked.
+        s.chunked =
+            s.reply.find("\r\nTransfer-Encoding: chunked\r\n") < head_end;
       }
     }
+    s.tail.append(buffer, static_cast<size_t>(n));
+    if (s.tail.size() > 64) s.tail.erase(0, s.tail.size() - 64);
     if (keep_alive && s.length != 0 && s.bytes >= s.length) return true;
+    if (keep_alive && s.chunked && s.tail.ends_with(kLastChunk)) return true;
   }
 }
 
@@ -123,7 +136,8 @@ void Run(const std::string& request, bool keep_alive, bool keep_reply,
     Scrape& s = scrapes[i];
     s.reply.clear();
     s.bytes = s.length = 0;
-    s.closed = false;
+    s.chunked = s.closed = false;
+    s.tail.clear();
     epoll_event event{};
     event.events = EPOLLIN;
     event.data.u64 = i;
