@@ -13,6 +13,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -221,6 +222,30 @@ class HostileClientsTest(unittest.TestCase):
             status, _, body = request(exporter.port,
                                       b"GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
             self.assertEqual(status, 200)
+
+    def test_a_password_file_on_the_node_changes_nothing(self):
+        """CivetWeb on its own looks for /.htpasswd on every request and, if
+        it is there, answers every path 401 (digest auth): a file on the
+        node would lock Prometheus out. The exporter runs in a mount
+        namespace of its own whose / is an overlay of the real one with that
+        file added (the real / is not touched)."""
+        with tempfile.TemporaryDirectory() as scratch:
+            overlay_root = (
+                'mkdir "$0/upper" "$0/work" "$0/root" && '
+                'mount -t overlay tcpq-test -o "lowerdir=/,upperdir=$0/upper,workdir=$0/work" '
+                '"$0/root" && '
+                'for m in /proc /sys /dev; do mount --rbind "$m" "$0/root$m"; done && '
+                'echo admin:tcpq:0123456789abcdef0123456789abcdef > "$0/root/.htpasswd" && '
+                'exec chroot "$0/root" "$@"')
+            wrapper = ["unshare", "--mount", "--propagation", "private",
+                       "sh", "-c", overlay_root, scratch]
+            with Exporter("--netns=host", wrapper=wrapper) as exporter:
+                for path in ("/metrics", "/-/healthy", "/nothing"):
+                    with self.subTest(path):
+                        status, headers, _ = request(
+                            exporter.port, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                        self.assertEqual(status, 404 if path == "/nothing" else 200)
+                        self.assertNotIn("www-authenticate", headers)
 
     def test_ill_formed_requests_get_400(self):
         with Exporter("--netns=host") as exporter:
