@@ -1,7 +1,7 @@
 // The exposition text of one scrape of 100 namespaces, written by
 // SerializeText (exporter/exposition.h) and by prometheus-cpp's
 // TextSerializer, which it replaced.
-//   build/bench/exposition_bench
+//   build/bench/exposition_bench [--benchmark_filter=Gzip]
 
 #include <benchmark/benchmark.h>
 
@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "exporter/exposition.h"
+#include "exporter/scrape_text.h"
 #include "prometheus/metric_family.h"
 #include "prometheus/text_serializer.h"
 
@@ -172,6 +173,23 @@ void BM_TwoThreadSerializer(benchmark::State& state) {
   });
 }
 BENCHMARK(BM_TwoThreadSerializer)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The gzip a scrape asking for it gets, made once per collection
+// (exporter/scrape_text.h): the same text compressed.
+void BM_GzipEncode(benchmark::State& state) {
+  const std::string text = tcpq::SerializeText(ScrapeOf100Namespaces());
+  size_t compressed = 0;
+  for (auto _ : state) {
+    absl::StatusOr<std::string> gzip = tcpq::GzipEncode(text);
+    compressed = gzip->size();
+    benchmark::DoNotOptimize(gzip);
+  }
+  state.counters["text_bytes"] = static_cast<double>(text.size());
+  state.counters["gzip_bytes"] = static_cast<double>(compressed);
+  state.SetBytesProcessed(
+      static_cast<int64_t>(text.size() * state.iterations()));
+}
+BENCHMARK(BM_GzipEncode)->Unit(benchmark::kMillisecond);
 
 void BM_PrometheusCppTextSerializer(benchmark::State& state) {
   Run(state, [](const std::vector<MetricFamily>& families) {

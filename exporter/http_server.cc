@@ -251,7 +251,6 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   // error through mg_start2's error text instead.
   callbacks.log_message = [](const mg_connection*, const char*) { return 1; };
   if (tls) callbacks.init_ssl = &HttpServer::InitSsl;
-
   mg_init_data init{&callbacks, server.get(), civet_options};
   char error_text[256] = "";
   unsigned error_code = 0;
@@ -270,10 +269,10 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   mg_set_request_handler(server->context_, "/", &HttpServer::HandleRequest,
                          server.get());
   // Without an authorization handler civetweb looks for a digest password
-  // file on every request, in the directory the path names (/.htpasswd for
-  // /metrics), and answers 401 to every request if one is there: a file
-  // could lock Prometheus out, and each request paid a path lookup. Basic
-  // auth is ours, in Handle.
+  // file on every request (with no document root, /.htpasswd whatever the
+  // path) and answers 401 to every request if one is there: a file could
+  // lock Prometheus out, and each request paid a path lookup. Basic auth is
+  // ours, in Handle.
   mg_set_auth_handler(
       server->context_, "/", [](mg_connection*, void*) { return 1; }, nullptr);
   return server;

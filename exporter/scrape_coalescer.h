@@ -40,8 +40,8 @@ class ScrapeCoalescer {
   // One scrape and the requests waiting for it. They wait on `done` alone,
   // not on a mutex: when the text is there, all of them wake at once and
   // write it at once. (Woken from a condition variable, each would take the
-  // mutex again in turn, one context switch after the other: a convoy that
-  // made the last of a hundred scrapers wait milliseconds more.)
+  // mutex again in turn, one context switch after the other: a convoy a
+  // hundred scrapers waited through.)
   struct Batch {
     std::shared_ptr<const ScrapeText> text;  // set before done
     std::atomic<bool> gzip{false};           // a waiter wants it

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <string>
+#include <utility>
 
 #include "absl/base/call_once.h"
 #include "absl/status/statusor.h"
