@@ -14,7 +14,9 @@ runs them side by side on the same namespaces and scrapes them in turn, so
 both see the same machine load.
 
 Usage (root): python3 bench/netns_scale_bench.py [--namespaces 100] [--listeners 10]
-    [--scrapes 100] [--exporter build/tcpq_exporter [--exporter OTHER] | --url URL]
+    [--scrapes 100] [--gzip] [--exporter build/tcpq_exporter [--exporter OTHER] | --url URL]
+--gzip asks for the text gzip-encoded, as Prometheus does (the time then includes
+the compression; the client's decompression is not timed).
 --url scrapes an exporter that is already running (its CPU and RSS are then not
 reported: bench/pod_resources_bench.py measures the DaemonSet's pod).
 Standard library only; removes every namespace it made.
@@ -26,8 +28,11 @@ import socket
 import statistics
 import subprocess
 import sys
+import gzip
 import time
 import urllib.request
+
+ACCEPT = {}  # request headers of every scrape: Accept-Encoding with --gzip
 
 HOLDER = r"""
 import socket, sys
@@ -52,6 +57,13 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def fetch(url):
+    """The body as sent (gzip-encoded with --gzip)."""
+    request = urllib.request.Request(url, headers=ACCEPT)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read()
+
+
 def scrape_rounds(exporters, n):
     """Scrapes every exporter in turn, n rounds. Per exporter: scrape times in
     ms, CPU ms per scrape, series of the last scrape, and its per-collector
@@ -61,7 +73,7 @@ def scrape_rounds(exporters, n):
     rounds, warm_until = 0, time.monotonic() + 2.5
     while rounds < 3 or time.monotonic() < warm_until:
         for e in exporters:
-            urllib.request.urlopen(e["url"], timeout=30).read()
+            fetch(e["url"])
         rounds += 1
     times = [[] for _ in exporters]
     bodies = [b""] * len(exporters)
@@ -69,13 +81,16 @@ def scrape_rounds(exporters, n):
     for _ in range(n):
         for i, e in enumerate(exporters):
             start = time.perf_counter()
-            bodies[i] = urllib.request.urlopen(e["url"], timeout=30).read()
+            bodies[i] = fetch(e["url"])
             times[i].append((time.perf_counter() - start) * 1000)
     results = []
     for i, e in enumerate(exporters):
         cpu_ms = ((cpu_seconds(e["proc"].pid) - cpu_before[i]) * 1000 / n
                   if e["proc"] else float("nan"))
-        lines = bodies[i].decode().splitlines()
+        body = bodies[i]
+        if body[:2] == b"\x1f\x8b":
+            body = gzip.decompress(body)
+        lines = body.decode().splitlines()
         series = sum(1 for line in lines if line and line[0] != "#")
         durations = {line.split('"')[1]: float(line.split()[-1]) * 1000
                      for line in lines
@@ -130,12 +145,16 @@ def main():
     parser.add_argument("--namespaces", type=int, default=100)
     parser.add_argument("--listeners", type=int, default=10)
     parser.add_argument("--scrapes", type=int, default=100)
+    parser.add_argument("--gzip", action="store_true",
+                        help="send Accept-Encoding: gzip, as Prometheus does")
     parser.add_argument("--exporter", action="append",
                         help="binary to measure (repeat to compare; default "
                              "build/tcpq_exporter)")
     parser.add_argument("--url", help="scrape this /metrics URL instead of starting "
                         "an exporter")
     args = parser.parse_args()
+    if args.gzip:
+        ACCEPT["Accept-Encoding"] = "gzip"
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces)")
 

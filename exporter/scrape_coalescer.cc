@@ -23,7 +23,7 @@ std::shared_ptr<const ScrapeText> ScrapeCoalescer::Get(bool gzip) {
 
 void ScrapeCoalescer::Produce(const std::shared_ptr<Batch>& batch) {
   batch->text = std::make_shared<const ScrapeText>(produce_());
-  if (batch->gzip.load()) batch->text->Gzip();
+  if (batch->gzip.load()) batch->text->Gzip(&gzip_helper_);
   {
     absl::MutexLock lock(&mu_);
     // A request from now on starts the next scrape.

@@ -57,8 +57,9 @@ class ScrapeCoalescer {
   // requests hold a finished one: an idle exporter holds no old text.
   std::shared_ptr<Batch> running_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> scrapes_{0};
-  std::atomic<int> waiters_{0};  // in Get(), joined to a scrape
-  procfs::JobThread thread_;     // last: its jobs use the members above
+  std::atomic<int> waiters_{0};    // in Get(), joined to a scrape
+  procfs::JobThread gzip_helper_;  // compresses half of a large text
+  procfs::JobThread thread_;       // last: its jobs use the members above
 };
 
 }  // namespace tcpq

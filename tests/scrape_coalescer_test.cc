@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "procfs/job_thread.h"
 
 namespace tcpq {
 namespace {
@@ -77,6 +78,21 @@ TEST(ScrapeCoalescerTest, CompressesBeforeWakingWhenAWaiterWantsGzip) {
   EXPECT_TRUE(plain->GzipReadyForTest());
   ASSERT_TRUE(plain->Gzip().ok());
   EXPECT_LT(plain->Gzip()->size(), 100u);
+}
+
+// A large text is compressed in two halves on two threads (zlib is
+// deterministic: the bytes are those of GzipEncode with a helper, which
+// differ from one thread's by the flush between the halves).
+TEST(ScrapeCoalescerTest, CompressesALargeTextOnTwoThreads) {
+  std::string text;
+  for (int i = 0; text.size() < 300 * 1024; ++i) {
+    absl::StrAppend(&text, "tcpq_x{netns=\"", i, "\"} ", i * 7, "\n");
+  }
+  ScrapeCoalescer scrapes([&] { return text; });
+  const std::shared_ptr<const ScrapeText> scrape = scrapes.Get(/*gzip=*/true);
+  ASSERT_TRUE(scrape->GzipReadyForTest());
+  procfs::JobThread helper;
+  EXPECT_EQ(*scrape->Gzip(), *GzipEncode(text, &helper));
 }
 
 // Without such a waiter nothing is compressed.

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "procfs/job_thread.h"
 
 namespace tcpq {
 namespace {
@@ -41,14 +42,22 @@ std::string Exposition(int series) {
 }
 
 TEST(GzipEncodeTest, InflatesToTheText) {
-  for (const std::string& text : {std::string(), Exposition(1),
-                                  Exposition(2000), std::string(70000, '\0')}) {
-    const absl::StatusOr<std::string> gzip = GzipEncode(text);
-    ASSERT_TRUE(gzip.ok()) << gzip.status();
-    // The gzip magic and deflate method (RFC 1952, 2.3.1).
-    ASSERT_GE(gzip->size(), 18u);
-    EXPECT_EQ(gzip->substr(0, 3), "\x1f\x8b\x08");
-    EXPECT_EQ(Gunzip(*gzip), text);
+  procfs::JobThread helper;
+  for (const std::string& text :
+       {std::string(), std::string("x"), Exposition(1), Exposition(2000),
+        std::string(70000, '\0')}) {
+    // On one thread, and in two halves on two: one member either way, whose
+    // CRC-32 and length (checked by inflate) are those of the whole text.
+    for (procfs::JobThread* second_half :
+         {static_cast<procfs::JobThread*>(nullptr), &helper}) {
+      const absl::StatusOr<std::string> gzip = GzipEncode(text, second_half);
+      ASSERT_TRUE(gzip.ok()) << gzip.status();
+      // The gzip magic and deflate method (RFC 1952, 2.3.1).
+      ASSERT_GE(gzip->size(), 18u);
+      EXPECT_EQ(gzip->substr(0, 3), "\x1f\x8b\x08");
+      EXPECT_EQ(Gunzip(*gzip), text)
+          << text.size() << " bytes, helper " << (second_half != nullptr);
+    }
   }
   // An exposition's repeated names and labels compress well.
   const std::string text = Exposition(2000);
@@ -63,6 +72,21 @@ TEST(ScrapeTextTest, CompressesOnceAndKeepsTheText) {
   // The same encoding, not a second one.
   EXPECT_EQ(&scrape.Gzip(), &first);
   EXPECT_EQ(Gunzip(*first), scrape.text());
+}
+
+TEST(ScrapeTextTest, HandsHalfOfALargeTextToTheHelper) {
+  procfs::JobThread helper;
+  // 40 bytes a series: 256 KiB and more is large.
+  const std::string large_text = Exposition(8000);
+  ASSERT_GE(large_text.size(), 256u * 1024);
+  const ScrapeText large(large_text);
+  // zlib is deterministic: the two-thread encoding, not the one-thread one
+  // (which differ in the flush between the halves).
+  EXPECT_EQ(*large.Gzip(&helper), *GzipEncode(large_text, &helper));
+  EXPECT_NE(*large.Gzip(&helper), *GzipEncode(large_text));
+  EXPECT_EQ(Gunzip(*large.Gzip()), large_text);
+  const ScrapeText small(Exposition(2000));
+  EXPECT_EQ(*small.Gzip(&helper), *GzipEncode(Exposition(2000)));
 }
 
 TEST(AcceptsGzipTest, ReadsAcceptEncodingAsRfc9110Says) {
