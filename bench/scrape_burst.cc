@@ -5,7 +5,7 @@
 // /-/healthy take 13 ms at the median where one takes 0.25 ms).
 //
 //   scrape_burst --port 9715 [--path /metrics] [--clients 100] [--rounds 10]
-//                [--gzip] [--keep-alive] [--floor]
+//                [--gzip] [--keep-alive] [--floor] [--server-pid PID]
 //
 // Prints the median time of one scrape alone (send to last byte), the median
 // over rounds of each burst's median latency of the scrapes served (200: a
@@ -20,6 +20,9 @@
 // writes the exporter's reply (recorded once) from one epoll thread, doing
 // nothing else: the part of the burst's latency that the client, loopback
 // TCP and the scheduler cost on this machine whatever the server does.
+// --server-pid PID (the server's process, on this machine) prints the CPU
+// time its threads took per request of the bursts, by thread name (from
+// /proc/PID/task/*/schedstat: exact, where ticks miss short runs).
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -35,6 +38,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <thread>
@@ -52,6 +57,7 @@ struct Options {
   bool gzip = false;
   bool keep_alive = false;
   bool floor = false;
+  int server_pid = 0;
 };
 
 [[noreturn]] void Die(const char* what) {
@@ -325,6 +331,20 @@ class ReplayServer {
   std::thread thread_;
 };
 
+// CPU time in ns of each thread name of process `pid` so far.
+std::map<std::string, uint64_t> CpuByThreadName(int pid) {
+  std::map<std::string, uint64_t> cpu;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+    std::ifstream comm(task.path() / "comm"),
+        schedstat(task.path() / "schedstat");
+    std::string name;
+    uint64_t ns = 0;
+    if (std::getline(comm, name) && schedstat >> ns) cpu[name] += ns;
+  }
+  return cpu;
+}
+
 double Seconds(const Scrape& s) {
   return std::chrono::duration<double>(s.done - s.sent).count();
 }
@@ -364,11 +384,13 @@ Options Parse(int argc, char** argv) {
       options.keep_alive = true;
     } else if (arg == "--floor") {
       options.floor = true;
+    } else if (arg == "--server-pid") {
+      options.server_pid = std::atoi(value().c_str());
     } else {
       std::fprintf(stderr,
                    "usage: scrape_burst --port N [--path /metrics] "
                    "[--clients 100] [--rounds 10] [--gzip] [--keep-alive] "
-                   "[--floor]\n");
+                   "[--floor] [--server-pid PID]\n");
       std::exit(2);
     }
   }
@@ -379,14 +401,18 @@ Options Parse(int argc, char** argv) {
   return options;
 }
 
-// The burst's median latency of the scrapes served (200), and the statuses.
+// The burst's median latency of the scrapes served (200), and the statuses;
+// the latencies of 503s (refused: more than --web.max-requests in flight)
+// are added to `refused`.
 double BurstMedian(const std::vector<Scrape>& burst,
-                   std::map<std::string, int>& statuses, size_t& bytes) {
+                   std::map<std::string, int>& statuses, size_t& bytes,
+                   std::vector<double>& refused) {
   std::vector<double> served;
   for (const Scrape& s : burst) {
     const std::string status = Status(s);
     ++statuses[status];
     if (status == "HTTP/1.1 200") served.push_back(Seconds(s));
+    if (status == "HTTP/1.1 503") refused.push_back(Seconds(s));
     bytes = std::max(bytes, s.bytes);
   }
   return served.empty() ? -1 : Median(served);
@@ -402,7 +428,8 @@ int main(int argc, char** argv) {
       (options.gzip ? "Accept-Encoding: gzip\r\n" : "") +
       (keep_alive ? "" : "Connection: close\r\n") + "\r\n";
   std::map<std::string, int> statuses, floor_statuses;
-  std::vector<double> alone, burst_medians, floor_medians;
+  std::vector<double> alone, burst_medians, floor_medians, refused,
+      floor_refused;
   size_t bytes = 0, floor_bytes = 0;
   int reconnects = 0;
   std::vector<Scrape> one = Open(options.port, 1);
@@ -423,6 +450,9 @@ int main(int argc, char** argv) {
     Run(request, keep_alive, false, burst);
     if (options.floor) Run(request, keep_alive, false, floor_burst);
   }
+  const std::map<std::string, uint64_t> cpu_before =
+      options.server_pid > 0 ? CpuByThreadName(options.server_pid)
+                             : std::map<std::string, uint64_t>();
   // Rounds alternate scrapes alone and bursts, so that both see the same
   // machine.
   for (int round = 0; round < options.rounds; ++round) {
@@ -433,14 +463,25 @@ int main(int argc, char** argv) {
     }
     Reopen(options.port, keep_alive, burst, reconnects);
     Run(request, keep_alive, false, burst);
-    const double median = BurstMedian(burst, statuses, bytes);
+    const double median = BurstMedian(burst, statuses, bytes, refused);
     if (median >= 0) burst_medians.push_back(median);
     if (options.floor) {
       Reopen(floor_server->port(), keep_alive, floor_burst, reconnects);
       Run(request, keep_alive, false, floor_burst);
       floor_medians.push_back(
-          BurstMedian(floor_burst, floor_statuses, floor_bytes));
+          BurstMedian(floor_burst, floor_statuses, floor_bytes, floor_refused));
     }
+  }
+  if (options.server_pid > 0) {
+    const int requests = options.rounds * (3 + options.clients);
+    std::printf("server CPU per request (%d requests):", requests);
+    for (const auto& [name, ns] : CpuByThreadName(options.server_pid)) {
+      const auto before = cpu_before.find(name);
+      const uint64_t spent =
+          ns - (before != cpu_before.end() ? before->second : 0);
+      std::printf(" %s %.1f us;", name.c_str(), spent / 1e3 / requests);
+    }
+    std::printf("\n");
   }
   Close(one);
   Close(burst);
@@ -463,6 +504,9 @@ int main(int argc, char** argv) {
     std::printf("status '%s': %d\n", status.c_str(), count);
   }
   if (keep_alive) std::printf("reconnects: %d\n", reconnects);
+  if (!refused.empty()) {
+    std::printf("503s: median latency %.2f ms\n", Median(refused) * 1e3);
+  }
   if (options.floor) {
     const double floor = Median(floor_medians);
     std::printf(
