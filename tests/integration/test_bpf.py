@@ -51,10 +51,32 @@ def deny_syscall(nr):
         raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
 
 
-def run_py(ns, code, timeout=60):
-    """Runs Python code in the namespace to completion; returns its stdout."""
+# Appended to a workload that has closed all its sockets: the kernel ends a
+# close on its own time (the peer's FIN and ACK go through softirq, which
+# may be deferred to ksoftirqd), so the script waits until only TIME_WAIT
+# sockets are left, i.e. every transition has happened before the scrape.
+UNTIL_CLOSED = """
+import time as _time
+_deadline = _time.monotonic() + 10
+while True:
+    _states = []
+    for _table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(_table) as _f:
+            _states += [line.split()[3] for line in _f.readlines()[1:]]
+    if all(_state == "06" for _state in _states):
+        break
+    if _time.monotonic() > _deadline:
+        raise SystemExit(f"sockets still closing after 10 s: {_states}")
+    _time.sleep(0.01)
+"""
+
+
+def run_py(ns, code, timeout=60, until_closed=False):
+    """Runs Python code in the namespace to completion; returns its stdout.
+    until_closed: then waits until its sockets are closed (UNTIL_CLOSED)."""
+    code = textwrap.dedent(code) + (UNTIL_CLOSED if until_closed else "")
     result = subprocess.run(
-        ["ip", "netns", "exec", ns.name, sys.executable, "-c", textwrap.dedent(code)],
+        ["ip", "netns", "exec", ns.name, sys.executable, "-c", code],
         capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise AssertionError(f"workload failed: {result.stderr}")
@@ -364,7 +386,7 @@ class BpfTest(unittest.TestCase):
                     s.close()
                     time.sleep(0.01)
                 l.close()
-                """)
+                """, until_closed=True)
             samples = exporter.scrape()
             count, total, buckets = hist(samples, "tcpq_state_duration_seconds",
                                          netns=ns.inode, state="established")
@@ -378,12 +400,11 @@ class BpfTest(unittest.TestCase):
             # map without preallocation failed, e.g. in softirq.)
             failures = {labels["map"]: value for labels, value in
                         select(samples, "tcpq_bpf_map_update_failures_total") if value}
-            for state, times in (("syn_sent", k), ("syn_recv", k), ("fin_wait1", k),
-                                 ("fin_wait2", k), ("close_wait", k), ("last_ack", k),
-                                 ("listen", 1)):
-                self.assertEqual(hist(samples, "tcpq_state_duration_seconds",
-                                      netns=ns.inode, state=state)[0], times,
-                                 f"{state}; map update failures: {failures}")
+            expected = {"syn_sent": k, "syn_recv": k, "fin_wait1": k, "fin_wait2": k,
+                        "close_wait": k, "last_ack": k, "listen": 1}
+            left = {state: hist(samples, "tcpq_state_duration_seconds",
+                                netns=ns.inode, state=state)[0] for state in expected}
+            self.assertEqual(left, expected, f"map update failures: {failures}")
             count, total, buckets = hist(samples, "tcpq_connect_duration_seconds",
                                          netns=ns.inode)
             self.assertEqual(count, k)
