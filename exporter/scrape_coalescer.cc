@@ -7,14 +7,15 @@ std::shared_ptr<const ScrapeText> ScrapeCoalescer::Get(bool gzip) {
   {
     absl::MutexLock lock(&mu_);
     // The running scrape if there is one, else the next, which this starts.
-    if (running_ == nullptr) {
-      running_ = std::make_shared<Batch>();
-      thread_.Start([this, batch = running_] { Produce(batch); });
-    }
+    const bool start = running_ == nullptr;
+    if (start) running_ = std::make_shared<Batch>();
+    // Before the scrape starts if this starts it: a quick scrape would
+    // otherwise look before this asked. One joining after the scrape looked
+    // compresses on its own (ScrapeText).
+    if (gzip) running_->gzip.store(true);
+    if (start) thread_.Start([this, batch = running_] { Produce(batch); });
     batch = running_;
   }
-  // One joining after the scrape looked compresses on its own (ScrapeText).
-  if (gzip) batch->gzip.store(true);
   waiters_.fetch_add(1);
   batch->done.wait(0);
   waiters_.fetch_sub(1);
