@@ -24,7 +24,6 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-constexpr int kNamespaces = 100;
 constexpr int kListenersPerNamespace = 10;
 
 MetricFamily Family(std::string name, MetricType type) {
@@ -48,25 +47,26 @@ ClientMetric Sample(std::vector<ClientMetric::Label> labels, double value) {
 std::string Netns(int n) { return absl::StrCat(4026532000 + n); }
 
 // Shaped like the scrape bench/netns_scale_bench.py makes (100 namespaces x
-// 10 listeners, 11,258 series there): per namespace, one family per metric
-// with a sample per namespace: 44 netstat, snmp and sysctl series, 1 info,
-// 23 BPF (10 socket states, 7 retransmit states, 6 connect and reset
-// counters); 4 series per listener; 10 node-wide histograms (as for the 9
-// states and the connect duration: 33 bounds, +Inf, _sum, _count).
-std::vector<MetricFamily> ScrapeOf100Namespaces() {
+// 10 listeners, 11,258 series there; fewer namespaces: smaller): per namespace,
+// one family per metric with a sample per namespace: 44 netstat, snmp and
+// sysctl series, 1 info, 23 BPF (10 socket states, 7 retransmit states, 6
+// connect and reset counters); 4 series per listener; 10 node-wide histograms
+// (as for the 9 states and the connect duration: 33 bounds, +Inf, _sum,
+// _count).
+std::vector<MetricFamily> ScrapeOf(int namespaces) {
   std::vector<MetricFamily> families;
   for (int field = 0; field < 44; ++field) {
     MetricFamily family =
         Family(absl::StrCat("tcpq_netstat_some_kernel_field_", field, "_total"),
                MetricType::Counter);
-    for (int n = 0; n < kNamespaces; ++n) {
+    for (int n = 0; n < namespaces; ++n) {
       family.metric.push_back(
           Sample({{"netns", Netns(n)}}, 1234567.0 * (field + 1) + n));
     }
     families.push_back(std::move(family));
   }
   MetricFamily info = Family("tcpq_netns_info", MetricType::Gauge);
-  for (int n = 0; n < kNamespaces; ++n) {
+  for (int n = 0; n < namespaces; ++n) {
     info.metric.push_back(
         Sample({{"netns", Netns(n)},
                 {"name", absl::StrCat("tcpq-bench-", n)},
@@ -84,7 +84,7 @@ std::vector<MetricFamily> ScrapeOf100Namespaces() {
         PerNamespace{"tcpq_retransmits_total", "state", 7},
         PerNamespace{"tcpq_connection_events_total", "event", 6}}) {
     MetricFamily family = Family(bpf.name, MetricType::Gauge);
-    for (int n = 0; n < kNamespaces; ++n) {
+    for (int n = 0; n < namespaces; ++n) {
       for (int value = 0; value < bpf.values; ++value) {
         family.metric.push_back(Sample(
             {{"netns", Netns(n)}, {bpf.label, absl::StrCat("value_", value)}},
@@ -97,7 +97,7 @@ std::vector<MetricFamily> ScrapeOf100Namespaces() {
        {"tcpq_listener_sockets", "tcpq_listener_accept_queue_length",
         "tcpq_listener_accept_queue_limit", "tcpq_listener_drops_total"}) {
     MetricFamily family = Family(name, MetricType::Gauge);
-    for (int n = 0; n < kNamespaces; ++n) {
+    for (int n = 0; n < namespaces; ++n) {
       for (int l = 0; l < kListenersPerNamespace; ++l) {
         family.metric.push_back(Sample({{"netns", Netns(n)},
                                         {"addr", absl::StrCat("10.0.0.", l)},
@@ -138,9 +138,11 @@ size_t SeriesCount(const std::vector<MetricFamily>& families) {
   return series;
 }
 
+// Range 0: the number of namespaces.
 template <typename Serialize>
 void Run(benchmark::State& state, Serialize serialize) {
-  const std::vector<MetricFamily> families = ScrapeOf100Namespaces();
+  const std::vector<MetricFamily> families =
+      ScrapeOf(static_cast<int>(state.range(0)));
   // Both write the same bytes (tests/exposition_test.cc); a benchmark of
   // different output would compare nothing.
   if (tcpq::SerializeText(families) !=
@@ -155,6 +157,7 @@ void Run(benchmark::State& state, Serialize serialize) {
     benchmark::DoNotOptimize(text);
   }
   state.counters["series"] = static_cast<double>(SeriesCount(families));
+  state.counters["text_bytes"] = static_cast<double>(bytes);
   state.SetBytesProcessed(static_cast<int64_t>(bytes * state.iterations()));
 }
 
@@ -163,24 +166,40 @@ void BM_SerializeText(benchmark::State& state) {
     return tcpq::SerializeText(families);
   });
 }
-BENCHMARK(BM_SerializeText)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SerializeText)
+    ->Arg(100)
+    ->Arg(70)
+    ->Arg(50)
+    ->Arg(30)
+    ->Arg(10)
+    ->Arg(3)
+    ->Unit(benchmark::kMillisecond);
 
-// What the exporter runs: the same text written by two threads. Wall time is
-// what a scrape waits for (CPU time counts the caller's thread only).
+// What the exporter runs: the same text, written by two threads from 512 KiB
+// on. Wall time is what a scrape waits for (CPU time counts the caller's
+// thread only).
 void BM_TwoThreadSerializer(benchmark::State& state) {
   tcpq::TwoThreadSerializer serializer;
   Run(state, [&serializer](const std::vector<MetricFamily>& families) {
     return serializer.Serialize(families);
   });
 }
-BENCHMARK(BM_TwoThreadSerializer)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TwoThreadSerializer)
+    ->Arg(100)
+    ->Arg(70)
+    ->Arg(50)
+    ->Arg(30)
+    ->Arg(10)
+    ->Arg(3)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // The gzip a scrape asking for it gets, made once per collection
 // (exporter/scrape_text.h): the first KiB of the same text (range 0; 0: all
 // of it, 792 KiB), compressed on one thread, or the second half on another
 // (range 1), as a collection's own compression does from 256 KiB on.
 void BM_GzipEncode(benchmark::State& state) {
-  std::string text = tcpq::SerializeText(ScrapeOf100Namespaces());
+  std::string text = tcpq::SerializeText(ScrapeOf(100));
   if (state.range(0) != 0) text.resize(state.range(0) * 1024);
   tcpq::procfs::JobThread helper;
   size_t compressed = 0;
@@ -204,6 +223,8 @@ void BM_PrometheusCppTextSerializer(benchmark::State& state) {
     return prometheus::TextSerializer().Serialize(families);
   });
 }
-BENCHMARK(BM_PrometheusCppTextSerializer)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PrometheusCppTextSerializer)
+    ->Arg(100)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace

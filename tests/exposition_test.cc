@@ -106,64 +106,92 @@ double RandomValue(std::mt19937_64& random) {
   }
 }
 
-// prometheus-cpp's TextSerializer is the reference for every byte, except
-// for a newline in a label value (it writes a backslash and the newline
-// itself; EscapesLabelValues covers that), which this avoids.
-// TwoThreadSerializer too: wherever it cuts, the same bytes.
-TEST(SerializeTextTest, SameBytesAsPrometheusCppOnRandomFamilies) {
-  TwoThreadSerializer two_threads;
-  std::mt19937_64 random(20261123);
+// Up to 5 families of random types, names, help, labels (with characters
+// that need escaping), values and timestamps, `samples` samples each.
+std::vector<MetricFamily> RandomFamilies(std::mt19937_64& random, int round,
+                                         int samples) {
   const std::string label_chars = "ab:_.\\\"/ 9";
   const MetricType types[] = {MetricType::Counter, MetricType::Gauge,
                               MetricType::Untyped, MetricType::Summary,
                               MetricType::Histogram};
-  for (int round = 0; round < 200; ++round) {
-    std::vector<MetricFamily> families;
-    for (int f = 0; f < static_cast<int>(random() % 6); ++f) {
-      MetricFamily family;
-      // absl::StrCat, not "literal" + std::to_string(): gcc 12 at -O3 warns
-      // -Wrestrict on the inlined string concatenation (a false positive).
-      family.name = absl::StrCat("tcpq_family_", f);
-      family.help = random() % 2 ? "Help text, with punctuation." : "";
-      family.type = types[random() % std::size(types)];
-      for (int s = 0; s < 4; ++s) {
-        ClientMetric m;
-        for (int l = 0; l < static_cast<int>(random() % 3); ++l) {
-          std::string value;
-          for (int i = 0; i < static_cast<int>(random() % 6); ++i)
-            value += label_chars[random() % label_chars.size()];
-          m.label.push_back({absl::StrCat("l", l), value});
-        }
-        if (random() % 4 == 0) m.timestamp_ms = 1700000000000 + round;
-        m.counter.value = RandomValue(random);
-        m.gauge.value = RandomValue(random);
-        m.untyped.value = RandomValue(random);
-        m.summary.sample_count = random() % 1000;
-        m.summary.sample_sum = RandomValue(random);
-        m.summary.quantile = {{0.5, RandomValue(random)},
-                              {0.99, RandomValue(random)}};
-        m.histogram.sample_count = random() % 1000;
-        m.histogram.sample_sum = RandomValue(random);
-        double bound = 1e-6;
-        for (int b = 0; b < static_cast<int>(random() % 4); ++b) {
-          m.histogram.bucket.push_back(
-              {.cumulative_count = random() % 1000, .upper_bound = bound});
-          bound *= 7.5;
-        }
-        if (random() % 3 == 0) {
-          m.histogram.bucket.push_back(
-              {.cumulative_count = m.histogram.sample_count,
-               .upper_bound = std::numeric_limits<double>::infinity()});
-        }
-        family.metric.push_back(m);
+  std::vector<MetricFamily> families;
+  for (int f = 0; f < static_cast<int>(random() % 6); ++f) {
+    MetricFamily family;
+    // absl::StrCat, not "literal" + std::to_string(): gcc 12 at -O3 warns
+    // -Wrestrict on the inlined string concatenation (a false positive).
+    family.name = absl::StrCat("tcpq_family_", f);
+    family.help = random() % 2 ? "Help text, with punctuation." : "";
+    family.type = types[random() % std::size(types)];
+    for (int s = 0; s < samples; ++s) {
+      ClientMetric m;
+      for (int l = 0; l < static_cast<int>(random() % 3); ++l) {
+        std::string value;
+        for (int i = 0; i < static_cast<int>(random() % 6); ++i)
+          value += label_chars[random() % label_chars.size()];
+        m.label.push_back({absl::StrCat("l", l), value});
       }
-      families.push_back(family);
+      if (random() % 4 == 0) m.timestamp_ms = 1700000000000 + round;
+      m.counter.value = RandomValue(random);
+      m.gauge.value = RandomValue(random);
+      m.untyped.value = RandomValue(random);
+      m.summary.sample_count = random() % 1000;
+      m.summary.sample_sum = RandomValue(random);
+      m.summary.quantile = {{0.5, RandomValue(random)},
+                            {0.99, RandomValue(random)}};
+      m.histogram.sample_count = random() % 1000;
+      m.histogram.sample_sum = RandomValue(random);
+      double bound = 1e-6;
+      for (int b = 0; b < static_cast<int>(random() % 4); ++b) {
+        m.histogram.bucket.push_back(
+            {.cumulative_count = random() % 1000, .upper_bound = bound});
+        bound *= 7.5;
+      }
+      if (random() % 3 == 0) {
+        m.histogram.bucket.push_back(
+            {.cumulative_count = m.histogram.sample_count,
+             .upper_bound = std::numeric_limits<double>::infinity()});
+      }
+      family.metric.push_back(m);
     }
+    families.push_back(family);
+  }
+  return families;
+}
+
+// prometheus-cpp's TextSerializer is the reference for every byte, except
+// for a newline in a label value (it writes a backslash and the newline
+// itself; EscapesLabelValues covers that), which this avoids.
+// TwoThreadSerializer too (small texts: on one thread).
+TEST(SerializeTextTest, SameBytesAsPrometheusCppOnRandomFamilies) {
+  TwoThreadSerializer two_threads;
+  std::mt19937_64 random(20261123);
+  for (int round = 0; round < 200; ++round) {
+    const std::vector<MetricFamily> families =
+        RandomFamilies(random, round, /*samples=*/4);
     const std::string expected =
         prometheus::TextSerializer().Serialize(families);
     ASSERT_EQ(SerializeText(families), expected) << "round " << round;
     ASSERT_EQ(two_threads.Serialize(families), expected) << "round " << round;
   }
+  EXPECT_EQ(two_threads.SplitWritesForTest(), 0);
+}
+
+// From 512 KiB on, TwoThreadSerializer cuts the families in two: wherever it
+// cuts, the same bytes.
+TEST(SerializeTextTest, LargeTextsOnTwoThreadsAreTheSameBytes) {
+  TwoThreadSerializer two_threads;
+  std::mt19937_64 random(20261130);
+  int large = 0;
+  for (int round = 0; round < 12; ++round) {
+    const std::vector<MetricFamily> families =
+        RandomFamilies(random, round, /*samples=*/6000);
+    const std::string expected =
+        prometheus::TextSerializer().Serialize(families);
+    if (expected.size() >= 600 * 1024) ++large;
+    ASSERT_EQ(two_threads.Serialize(families), expected) << "round " << round;
+  }
+  ASSERT_GE(large, 4);
+  EXPECT_GE(two_threads.SplitWritesForTest(), large);
 }
 
 }  // namespace
