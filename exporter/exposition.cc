@@ -221,10 +221,6 @@ std::string SerializeText(std::span<const MetricFamily> families) {
 
 std::string TwoThreadSerializer::Serialize(
     const std::vector<MetricFamily>& families) {
-  // Below this the handover to the other thread costs about what it saves
-  // (build/bench/exposition_bench: BM_TwoThreadSerializer against
-  // BM_SerializeText by namespaces).
-  constexpr size_t kTwoThreadsFrom = 512 * 1024;
   std::vector<size_t> sizes;
   sizes.reserve(families.size());
   size_t total = 0;
@@ -232,7 +228,7 @@ std::string TwoThreadSerializer::Serialize(
     sizes.push_back(EstimateSize(family));
     total += sizes.back();
   }
-  if (total < kTwoThreadsFrom) return SerializeText(families);
+  if (total < split_from_) return SerializeText(families);
   ++split_writes_;
   size_t cut = 0;
   size_t before = 0;

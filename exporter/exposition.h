@@ -22,20 +22,29 @@ namespace tcpq {
 // format requires (\\, \", \n).
 std::string SerializeText(std::span<const prometheus::MetricFamily> families);
 
-// SerializeText on two threads for a large text (512 KiB or more, as
+// SerializeText on two threads for a large text (kSplitFrom or more, as
 // estimated): the families are cut where about half of the text is written
 // before the cut, and this object's thread writes the second half while the
-// caller writes the first. At 100 namespaces (~16k series) the text is
-// written in about half the time; the bytes are the same. A smaller text is
-// written on the caller's thread alone: handing half of it over costs about
-// what it saves. One call at a time.
+// caller writes the first; the bytes are the same. At 100 namespaces (~16k
+// series, 811 KB) that takes 0.66 to 1.05 of one thread's time on the 2-vCPU
+// development VM, as its other vCPU is free or not. A smaller text is
+// written on the caller's thread alone: below about 270 KB two threads never
+// won there, and up to 512 KiB seldom (build/bench/exposition_bench). One
+// call at a time.
 class TwoThreadSerializer {
  public:
+  static constexpr size_t kSplitFrom = 512 * 1024;
+  // `split_from`: the estimated text size from which two threads write it
+  // (0: always; benchmarks and tests compare).
+  explicit TwoThreadSerializer(size_t split_from = kSplitFrom)
+      : split_from_(split_from) {}
+
   std::string Serialize(const std::vector<prometheus::MetricFamily>& families);
   // How many calls wrote on two threads.
   int SplitWritesForTest() const { return split_writes_; }
 
  private:
+  const size_t split_from_;
   int split_writes_ = 0;
   procfs::JobThread helper_;
 };

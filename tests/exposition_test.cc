@@ -161,24 +161,27 @@ std::vector<MetricFamily> RandomFamilies(std::mt19937_64& random, int round,
 // prometheus-cpp's TextSerializer is the reference for every byte, except
 // for a newline in a label value (it writes a backslash and the newline
 // itself; EscapesLabelValues covers that), which this avoids.
-// TwoThreadSerializer too (small texts: on one thread).
+// TwoThreadSerializer too: wherever it cuts, the same bytes (these small
+// texts are cut only when told to cut any size).
 TEST(SerializeTextTest, SameBytesAsPrometheusCppOnRandomFamilies) {
-  TwoThreadSerializer two_threads;
+  TwoThreadSerializer by_size, always_split(/*split_from=*/0);
   std::mt19937_64 random(20261123);
-  for (int round = 0; round < 200; ++round) {
+  constexpr int kRounds = 200;
+  for (int round = 0; round < kRounds; ++round) {
     const std::vector<MetricFamily> families =
         RandomFamilies(random, round, /*samples=*/4);
     const std::string expected =
         prometheus::TextSerializer().Serialize(families);
     ASSERT_EQ(SerializeText(families), expected) << "round " << round;
-    ASSERT_EQ(two_threads.Serialize(families), expected) << "round " << round;
+    ASSERT_EQ(by_size.Serialize(families), expected) << "round " << round;
+    ASSERT_EQ(always_split.Serialize(families), expected) << "round " << round;
   }
-  EXPECT_EQ(two_threads.SplitWritesForTest(), 0);
+  EXPECT_EQ(by_size.SplitWritesForTest(), 0);
+  EXPECT_EQ(always_split.SplitWritesForTest(), kRounds);
 }
 
-// From 512 KiB on, TwoThreadSerializer cuts the families in two: wherever it
-// cuts, the same bytes.
-TEST(SerializeTextTest, LargeTextsOnTwoThreadsAreTheSameBytes) {
+// By default a text is cut from 512 KiB on.
+TEST(SerializeTextTest, LargeTextsAreWrittenOnTwoThreads) {
   TwoThreadSerializer two_threads;
   std::mt19937_64 random(20261130);
   int large = 0;
