@@ -23,12 +23,12 @@ Standard library only; removes every namespace it made.
 """
 import argparse
 import contextlib
+import gzip
 import os
 import socket
 import statistics
 import subprocess
 import sys
-import gzip
 import time
 import urllib.request
 
