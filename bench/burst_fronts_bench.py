@@ -20,7 +20,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from hostile_clients_bench import Server  # noqa: E402
+from hostile_clients_bench import Server, burst_figure  # noqa: E402
 
 
 def burst(client, server):
@@ -29,14 +29,12 @@ def burst(client, server):
          "--server-pid", str(server.proc.pid)],
         check=True, capture_output=True, text=True).stdout
     lines = out.splitlines()
-    value = lambda prefix, after: float(next(
-        line for line in lines if line.startswith(prefix)).split(after)[1].split()[0])
     cpu = next(line for line in lines if line.startswith("server CPU"))
     cpu_us = sum(float(part.split()[-2]) for part in cpu.split(":", 1)[1].split(";")
                  if part.strip())
-    return {"single": value("one scrape alone", ": "),
-            "p50": value("100 concurrent", "served "), "ratio": value("ratio", ": "),
-            "cpu": cpu_us}
+    return {"single": burst_figure(lines, "one scrape alone", ": "),
+            "p50": burst_figure(lines, "100 concurrent", "served "),
+            "ratio": burst_figure(lines, "ratio", ": "), "cpu": cpu_us}
 
 
 def main():

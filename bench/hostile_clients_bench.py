@@ -86,6 +86,13 @@ def under(server, attack, count, scrapes=8):
         return sum(server.scrape() for _ in range(scrapes))
 
 
+def burst_figure(lines, prefix, after):
+    """The number after `after` on the line of scrape_burst's output that
+    starts with `prefix`."""
+    return float(next(line for line in lines if line.startswith(prefix))
+                 .split(after)[1].split()[0])
+
+
 def concurrent(server, burst_client, *flags, clients=100):
     """bench/scrape_burst against the server (with `flags`, and --floor): the
     median of one scrape alone, the median latency of the scrapes a burst of
@@ -98,8 +105,7 @@ def concurrent(server, burst_client, *flags, clients=100):
     statuses = {line.split("'")[1].split()[1]: int(line.rsplit(": ", 1)[1])
                 for line in lines if line.startswith("status ")}
     others = sum(n for code, n in statuses.items() if code not in ("200", "503"))
-    ms = lambda prefix, after: float(next(
-        line for line in lines if line.startswith(prefix)).split(after)[1].split()[0]) / 1000
+    ms = lambda prefix, after: burst_figure(lines, prefix, after) / 1000
     return {"single": ms("one scrape alone", ": "), "p50": ms(f"{clients} concurrent", "served "),
             "floor": ms("floor", ": "),
             "ok": f"{statuses.get('200', 0)} × 200, {statuses.get('503', 0)} × 503, {others} other"}

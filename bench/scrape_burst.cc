@@ -455,8 +455,9 @@ int main(int argc, char** argv) {
                              : std::map<std::string, uint64_t>();
   // Rounds alternate scrapes alone and bursts, so that both see the same
   // machine.
+  constexpr int kAlonePerRound = 3;
   for (int round = 0; round < options.rounds; ++round) {
-    for (int i = 0; i < 3; ++i) {
+    for (int i = 0; i < kAlonePerRound; ++i) {
       Reopen(options.port, keep_alive, one, reconnects);
       Run(request, keep_alive, false, one);
       alone.push_back(Seconds(one[0]));
@@ -473,7 +474,7 @@ int main(int argc, char** argv) {
     }
   }
   if (options.server_pid > 0) {
-    const int requests = options.rounds * (3 + options.clients);
+    const int requests = options.rounds * (kAlonePerRound + options.clients);
     std::printf("server CPU per request (%d requests):", requests);
     for (const auto& [name, ns] : CpuByThreadName(options.server_pid)) {
       const auto before = cpu_before.find(name);
